@@ -1,0 +1,81 @@
+"""Which PostgreSQL txmon talks to, connections to it, and the raw tables it loads into."""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from importlib import resources
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import psycopg
+
+from txmon.embedded import EmbeddedServer
+from txmon.errors import DatabaseUnavailable, TxmonError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+URL_VARIABLE = "TXMON_DATABASE_URL"
+
+
+def database_url(start_embedded: bool = True) -> str:
+    """The URL of the database to use: `TXMON_DATABASE_URL`, else the embedded server's."""
+    configured = os.environ.get(URL_VARIABLE, "").strip()
+    if configured:
+        if not configured.startswith(("postgresql://", "postgres://")):
+            raise TxmonError(f"{URL_VARIABLE} must be a postgresql:// URL, got {configured!r}")
+        return configured
+    server = EmbeddedServer()
+    status = server.start() if start_embedded else server.status()
+    if not status.is_running or status.url is None:
+        raise DatabaseUnavailable("the embedded PostgreSQL server is not running (txmon db start)")
+    return status.url
+
+
+def is_embedded() -> bool:
+    return not os.environ.get(URL_VARIABLE, "").strip()
+
+
+def libpq_environment(url: str) -> dict[str, str]:
+    """The PG* variables that `profiles.yml` (and psql) read, derived from a URL."""
+    parts = urlsplit(url)
+    query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
+    env = {
+        "PGHOST": query.get("host") or parts.hostname or "127.0.0.1",
+        "PGPORT": str(query.get("port") or parts.port or 5432),
+        "PGUSER": unquote(parts.username or "") or query.get("user") or "postgres",
+        "PGPASSWORD": unquote(parts.password or "") or query.get("password", ""),
+        "PGDATABASE": unquote(parts.path.lstrip("/")) or query.get("dbname") or "postgres",
+    }
+    if "sslmode" in query:
+        env["PGSSLMODE"] = query["sslmode"]
+    return env
+
+
+def describe(url: str) -> str:
+    """The URL without its password, for messages."""
+    env = libpq_environment(url)
+    return f"{env['PGUSER']}@{env['PGHOST']}:{env['PGPORT']}/{env['PGDATABASE']}"
+
+
+@contextmanager
+def connect(url: str | None = None, autocommit: bool = False) -> Iterator[psycopg.Connection]:
+    """A connection that turns "cannot connect" into one clear error."""
+    target = url or database_url()
+    try:
+        conn = psycopg.connect(target, autocommit=autocommit, connect_timeout=10)
+    except psycopg.OperationalError as error:
+        reason = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
+        raise DatabaseUnavailable(f"cannot connect to PostgreSQL at {describe(target)}: {reason}") from error
+    with conn:
+        conn.execute("set timezone to 'UTC'")
+        yield conn
+
+
+def ensure_raw_tables(conn: psycopg.Connection) -> None:
+    """Create the raw schema and tables when missing; safe to run any number of times."""
+    ddl = resources.files("txmon").joinpath("sql/raw_tables.sql").read_text()
+    # Two processes creating the schema at once would collide; serialise on an advisory lock.
+    conn.execute("select pg_advisory_xact_lock(hashtext('txmon.raw_tables'))")
+    conn.execute(ddl)
