@@ -1,0 +1,71 @@
+-- Public interface: monitoring.current_status, the latest minute of every metric with its value,
+-- threshold, persistence, severity and ongoing episode: everything the prototype's /monitor
+-- endpoint returned, one row per metric.
+
+with
+
+metric_minutes as (
+
+    select * from {{ ref('fct_metric_minutes') }}
+
+),
+
+metric_status as (
+
+    select * from {{ ref('fct_metric_status') }}
+
+),
+
+metric_definitions as (
+
+    select * from {{ ref('metric_definitions') }}
+
+),
+
+latest_minutes as (
+
+    select
+        metric_name,
+        max(minute_at) as latest_minute_at
+
+    from metric_minutes
+    group by metric_name
+
+),
+
+final as (
+
+    select
+        metric_minutes.metric_name,
+        metric_definitions.short_name,
+        metric_minutes.minute_at as current_minute_at,
+        metric_minutes.value,
+        metric_minutes.numerator,
+        metric_minutes.denominator,
+        metric_minutes.judged_value,
+        metric_minutes.baseline,
+        metric_minutes.threshold,
+        metric_minutes.z_score,
+        metric_minutes.is_warm,
+        metric_minutes.is_anomalous,
+        metric_status.consecutive_minutes,
+        metric_status.severity,
+        metric_status.severity_rank,
+        metric_status.episode_id,
+        metric_status.episode_started_at,
+        metric_minutes.direction,
+        metric_minutes.baseline_mode
+
+    from metric_minutes
+    inner join latest_minutes
+        on
+            metric_minutes.metric_name = latest_minutes.metric_name
+            and metric_minutes.minute_at = latest_minutes.latest_minute_at
+    inner join metric_status
+        on metric_minutes.metric_minute_id = metric_status.metric_minute_id
+    inner join metric_definitions
+        on metric_minutes.metric_name = metric_definitions.metric_name
+
+)
+
+select * from final

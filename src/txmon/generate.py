@@ -1,0 +1,582 @@
+"""Synthetic payment transactions with labelled incidents, to exercise and score the monitor.
+
+The normal traffic is calibrated to a real payments data set: about 126 transactions a minute,
+92.5% approved, 5.6% denied, 0.8% reversed, 0.8% refunded, 0.2% reversed by the backend and
+0.05% failed. Incidents are injected at known minutes and listed in a labels file beside the
+data (`<stem>.labels.csv`), so what the monitor finds can be compared with what was planted.
+
+Two shapes are written from the same per-minute draw (`minute_counts`): aggregated counts
+(`timestamp,status,count`) and one row per transaction. Everything is deterministic from the
+seed; only the standard library is used.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import random
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from pathlib import Path
+
+STATUSES: tuple[str, ...] = (
+    "approved",
+    "denied",
+    "reversed",
+    "refunded",
+    "backend_reversed",
+    "failed",
+)
+# Shares measured on the real data set; approved takes the rounding so they sum to 1.
+BASE_SHARES: dict[str, float] = {
+    "approved": 0.9255,
+    "denied": 0.056,
+    "reversed": 0.008,
+    "refunded": 0.008,
+    "backend_reversed": 0.002,
+    "failed": 0.0005,
+}
+
+# Incident kind -> the monitor metric it should move.
+METRIC_BY_KIND: dict[str, str] = {
+    "failed_burst": "failed_rate",
+    "denied_surge": "denied_rate",
+    "reversed_surge": "reversed_rate",
+    "volume_drop": "volume",
+    "approval_collapse": "approval_rate",
+}
+KINDS: tuple[str, ...] = tuple(METRIC_BY_KIND)
+# Kinds whose magnitude is the share that one status is raised to.
+RAISED_STATUS: dict[str, str] = {
+    "failed_burst": "failed",
+    "denied_surge": "denied",
+    "reversed_surge": "reversed",
+}
+# Valid magnitudes, low < magnitude <= high. For approval_collapse the magnitude is the
+# volume multiplier of the crisis.
+MAGNITUDE_RANGES: dict[str, tuple[float, float]] = {
+    "failed_burst": (0.0, 1.0),
+    "denied_surge": (0.0, 1.0),
+    "reversed_surge": (0.0, 1.0),
+    "volume_drop": (0.0, 1.0),
+    "approval_collapse": (0.0, 20.0),
+}
+# Magnitudes the default plan draws from: large enough that a good monitor must see them.
+DEFAULT_MAGNITUDES: dict[str, tuple[float, float]] = {
+    "failed_burst": (0.05, 0.2),
+    "denied_surge": (0.15, 0.35),
+    "reversed_surge": (0.05, 0.1),
+    "volume_drop": (0.6, 1.0),
+}
+CRISIS_VOLUME_MULTIPLIER = 5.0
+
+MINUTES_PER_DAY = 1440
+WARMUP_MINUTES = 6 * 60  # the monitor needs history before the first default incident
+INCIDENT_GAP_MINUTES = 60  # quiet time between default incidents so each one ends cleanly
+TROUGH_HOUR = 4.0  # daily cycle: lowest at 04:00 UTC, highest twelve hours later
+
+TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
+COUNTS_HEADER = ("timestamp", "status", "count")
+LABELS_HEADER = ("kind", "metric", "started_at", "ended_at", "minutes", "magnitude")
+EVENTS_HEADER = (
+    "transaction_id",
+    "created_at",
+    "status",
+    "amount",
+    "channel",
+    "product",
+    "acquirer",
+    "card_type",
+    "auth_code",
+    "duration_ms",
+)
+
+
+@dataclass(frozen=True)
+class Incident:
+    """An anomaly planted in the data from `started_at` for `minutes` minutes."""
+
+    kind: str
+    started_at: datetime
+    minutes: int
+    magnitude: float
+
+    def __post_init__(self) -> None:
+        if self.kind not in METRIC_BY_KIND:
+            raise ValueError(
+                f"unknown incident kind {self.kind!r}; expected one of {', '.join(KINDS)}"
+            )
+        if isinstance(self.minutes, bool) or not isinstance(self.minutes, int):
+            raise ValueError(f"{self.kind}: minutes must be an integer, got {self.minutes!r}")
+        if self.minutes <= 0:
+            raise ValueError(f"{self.kind}: minutes must be positive, got {self.minutes}")
+        low, high = MAGNITUDE_RANGES[self.kind]
+        if not (math.isfinite(self.magnitude) and low < self.magnitude <= high):
+            raise ValueError(
+                f"{self.kind}: magnitude must be in ({low:g}, {high:g}], got {self.magnitude!r}"
+            )
+        _check_minute(self.started_at, f"{self.kind}: started_at")
+
+    @property
+    def ended_at(self) -> datetime:
+        """The first minute after the incident (exclusive end)."""
+        return self.started_at + timedelta(minutes=self.minutes)
+
+    @property
+    def metric(self) -> str:
+        return METRIC_BY_KIND[self.kind]
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    """What to generate; `incidents=None` means the default plan from `default_incidents`."""
+
+    days: float = 3.0
+    start: datetime = datetime(2025, 7, 12, 0, 0)  # naive UTC, on a whole minute
+    seed: int = 42
+    base_volume: float = 126.0
+    daily_cycle: bool = False
+    cycle_amplitude: float = 0.5
+    shares: dict[str, float] = field(default_factory=lambda: dict(BASE_SHARES))
+    incidents: tuple[Incident, ...] | None = None
+
+    def __post_init__(self) -> None:
+        # Fail at construction, not halfway through writing a file.
+        if not (math.isfinite(self.days) and self.days > 0):
+            raise ValueError(f"days must be positive, got {self.days!r}")
+        if total_minutes(self.days) < 1:
+            raise ValueError(f"days={self.days!r} is shorter than one minute")
+        _check_minute(self.start, "start")
+        if not (math.isfinite(self.base_volume) and self.base_volume >= 0):
+            raise ValueError(f"base_volume must be zero or more, got {self.base_volume!r}")
+        if not 0 <= self.cycle_amplitude <= 1:
+            raise ValueError(f"cycle_amplitude must be in [0, 1], got {self.cycle_amplitude!r}")
+        _normalised_shares(self.shares)
+        if self.incidents is not None:
+            for incident in self.incidents:
+                _check_incident_in_range(incident, self)
+
+
+@dataclass(frozen=True)
+class GenerationSummary:
+    path: Path
+    labels_path: Path
+    minutes: int
+    rows: int
+    transactions: int
+    incidents: tuple[Incident, ...]
+
+
+def total_minutes(days: float) -> int:
+    return round(days * MINUTES_PER_DAY)
+
+
+def labels_path(data_path: Path) -> Path:
+    """Where the labels of a data file go: `<stem>.labels.csv` in the same folder."""
+    data_path = Path(data_path)
+    return data_path.with_name(f"{data_path.stem}.labels.csv")
+
+
+def _check_minute(value: datetime, name: str) -> None:
+    if not isinstance(value, datetime):
+        raise ValueError(f"{name} must be a datetime, got {value!r}")
+    if value.tzinfo is not None:
+        raise ValueError(f"{name} must be a naive UTC datetime, got {value.isoformat()}")
+    if value.second or value.microsecond:
+        raise ValueError(f"{name} must fall on a whole minute, got {value.isoformat()}")
+
+
+def _check_incident_in_range(incident: Incident, config: GeneratorConfig) -> None:
+    if not isinstance(incident, Incident):
+        raise ValueError(f"incidents must be Incident objects, got {incident!r}")
+    end = config.start + timedelta(minutes=total_minutes(config.days))
+    if not config.start <= incident.started_at < end:
+        raise ValueError(
+            f"{incident.kind} starting at {incident.started_at:{TIMESTAMP_FORMAT}} is outside "
+            f"the data range [{config.start:{TIMESTAMP_FORMAT}}, {end:{TIMESTAMP_FORMAT}})"
+        )
+    if incident.ended_at > end:
+        raise ValueError(
+            f"{incident.kind} starting at {incident.started_at:{TIMESTAMP_FORMAT}} runs "
+            f"{incident.minutes} minutes, past the end of the data at {end:{TIMESTAMP_FORMAT}}"
+        )
+
+
+def _normalised_shares(shares: dict[str, float]) -> dict[str, float]:
+    unknown = sorted(set(shares) - set(STATUSES))
+    if unknown:
+        raise ValueError(f"unknown statuses in shares: {', '.join(unknown)}")
+    values = {status: float(shares.get(status, 0.0)) for status in STATUSES}
+    if any(not math.isfinite(value) or value < 0 for value in values.values()):
+        raise ValueError(f"shares must be finite and non-negative, got {shares!r}")
+    total = sum(values.values())
+    # Tolerate rounding in hand-written shares, not a typo that changes the data.
+    if abs(total - 1.0) > 0.01:
+        raise ValueError(f"shares must sum to 1, got {total:.4f}")
+    return {status: value / total for status, value in values.items()}
+
+
+# --- Incident plans -------------------------------------------------------------------------
+
+
+def default_incidents(start: datetime, days: float, rng: random.Random) -> tuple[Incident, ...]:
+    """About two incidents a day, 20-60 minutes each, apart, and none in the first 6 hours."""
+    minutes = total_minutes(days)
+    wanted = round(2 * days)
+    # Every kind shows up before any repeats, in a seed-dependent order.
+    kinds = list(DEFAULT_MAGNITUDES)
+    rng.shuffle(kinds)
+    taken: list[tuple[int, int]] = []
+    incidents: list[Incident] = []
+    for number in range(wanted):
+        kind = kinds[number % len(kinds)]
+        duration = rng.randint(20, 60)
+        offset = _free_offset(rng, taken, duration, minutes)
+        if offset is None:
+            continue
+        taken.append((offset, offset + duration))
+        low, high = DEFAULT_MAGNITUDES[kind]
+        magnitude = round(rng.uniform(low, high), 3)
+        started_at = start + timedelta(minutes=offset)
+        incidents.append(Incident(kind, started_at, duration, magnitude))
+    return tuple(sorted(incidents, key=lambda incident: incident.started_at))
+
+
+def _free_offset(
+    rng: random.Random, taken: Sequence[tuple[int, int]], duration: int, minutes: int
+) -> int | None:
+    """A start minute after the warm-up, clear of the taken windows; None if none is found."""
+    last = minutes - duration
+    if last < WARMUP_MINUTES:
+        return None
+    for _ in range(200):
+        offset = rng.randint(WARMUP_MINUTES, last)
+        if all(
+            offset + duration + INCIDENT_GAP_MINUTES <= begin
+            or offset >= end + INCIDENT_GAP_MINUTES
+            for begin, end in taken
+        ):
+            return offset
+    return None
+
+
+def resolved_incidents(config: GeneratorConfig) -> tuple[Incident, ...]:
+    """The incidents planted in `config`'s data: the given ones, or the default plan."""
+    if config.incidents is None:
+        # A separate stream keeps the plan independent of the traffic draws.
+        rng = random.Random(f"txmon-incidents-{config.seed}")
+        incidents = default_incidents(config.start, config.days, rng)
+    else:
+        incidents = tuple(config.incidents)
+    for incident in incidents:
+        _check_incident_in_range(incident, config)
+    return tuple(sorted(incidents, key=lambda incident: incident.started_at))
+
+
+def crisis_scenario(days: float = 3.0, seed: int = 7, crisis_minutes: int = 61) -> GeneratorConfig:
+    """Normal traffic whose last `crisis_minutes` minutes are an approval collapse, as in the
+    real data set; no other incident."""
+    base = GeneratorConfig(days=days, seed=seed, incidents=())
+    minutes = total_minutes(days)
+    if not 0 < crisis_minutes <= minutes:
+        raise ValueError(f"crisis_minutes must be in [1, {minutes}], got {crisis_minutes}")
+    crisis = Incident(
+        "approval_collapse",
+        base.start + timedelta(minutes=minutes - crisis_minutes),
+        crisis_minutes,
+        CRISIS_VOLUME_MULTIPLIER,
+    )
+    return replace(base, incidents=(crisis,))
+
+
+# --- Random draws ---------------------------------------------------------------------------
+
+
+def _poisson(rng: random.Random, mean: float) -> int:
+    if mean <= 0:
+        return 0
+    if mean < 30:
+        # Knuth: exact, and cheap while the mean is small.
+        limit = math.exp(-mean)
+        count = 0
+        product = rng.random()
+        while product > limit:
+            count += 1
+            product *= rng.random()
+        return count
+    return max(0, round(rng.gauss(mean, math.sqrt(mean))))
+
+
+def _binomial(rng: random.Random, trials: int, p: float) -> int:
+    if trials <= 0 or p <= 0:
+        return 0
+    if p >= 1:
+        return trials
+    if p > 0.5:
+        # Draw the rarer outcome: keeps the inversion loop short and q**n far from underflow.
+        return trials - _binomial(rng, trials, 1 - p)
+    mean = trials * p
+    if mean >= 10:
+        spread = math.sqrt(mean * (1 - p))
+        return min(trials, max(0, round(rng.gauss(mean, spread))))
+    # Inversion: walk the pmf until the uniform draw is used up (few steps, mean < 10).
+    q = 1 - p
+    ratio = p / q
+    scale = (trials + 1) * ratio
+    mass = q**trials
+    draw = rng.random()
+    count = 0
+    while draw > mass and count < trials:
+        draw -= mass
+        count += 1
+        mass *= scale / count - ratio
+    return count
+
+
+def _multinomial(rng: random.Random, total: int, shares: dict[str, float]) -> dict[str, int]:
+    """Split `total` over the statuses with sequential binomials; exact zeros for zero shares."""
+    counts = dict.fromkeys(STATUSES, 0)
+    active = [status for status in STATUSES if shares[status] > 0]
+    remaining = total
+    remaining_share = sum(shares[status] for status in active)
+    for status in active[:-1]:
+        if remaining == 0:
+            break
+        share = shares[status]
+        p = share / remaining_share if remaining_share > share else 1.0
+        drawn = _binomial(rng, remaining, p)
+        counts[status] = drawn
+        remaining -= drawn
+        remaining_share -= share
+    if active:
+        counts[active[-1]] += remaining
+    return counts
+
+
+# --- Per-minute traffic ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Window:
+    """An incident in minute offsets, with the failed/denied pattern of a collapse."""
+
+    incident: Incident
+    begin: int
+    end: int
+    dominant: tuple[str, ...] = ()
+
+
+def _collapse_pattern(rng: random.Random, minutes: int) -> tuple[str, ...]:
+    """Failed and denied take turns dominating, in random blocks of 1 to 5 minutes."""
+    pattern: list[str] = []
+    status = rng.choice(("failed", "denied"))
+    while len(pattern) < minutes:
+        pattern.extend([status] * rng.randint(1, 5))
+        status = "denied" if status == "failed" else "failed"
+    return tuple(pattern[:minutes])
+
+
+def _windows(
+    config: GeneratorConfig, incidents: Sequence[Incident], rng: random.Random
+) -> list[_Window]:
+    windows = []
+    for incident in incidents:
+        begin = int((incident.started_at - config.start).total_seconds()) // 60
+        dominant = ()
+        if incident.kind == "approval_collapse":
+            dominant = _collapse_pattern(rng, incident.minutes)
+        windows.append(_Window(incident, begin, begin + incident.minutes, dominant))
+    return windows
+
+
+def _raise_share(shares: dict[str, float], status: str, target: float) -> dict[str, float]:
+    """Set one status's share; the difference comes out of (or goes back to) approved."""
+    raised = dict(shares)
+    raised["approved"] -= target - raised[status]
+    raised[status] = target
+    if raised["approved"] < 0:
+        # Approved cannot cover it all: shrink the other statuses to fit beside the target.
+        raised["approved"] = 0.0
+        others = [other for other in STATUSES if other != status]
+        rest = sum(raised[other] for other in others)
+        for other in others:
+            raised[other] = raised[other] * (1 - target) / rest if rest > 0 else 0.0
+    return raised
+
+
+def _collapse_shares(base: dict[str, float], dominant: str, rng: random.Random) -> dict[str, float]:
+    """No approvals; one of failed/denied takes most of the minute, the other most of the rest."""
+    top = rng.uniform(0.8, 0.95)
+    runner_up = "denied" if dominant == "failed" else "failed"
+    minor = ("reversed", "refunded", "backend_reversed")
+    minor_base = sum(base[status] for status in minor)
+    leftover = 1 - top
+    shares = dict.fromkeys(STATUSES, 0.0)
+    shares[dominant] = top
+    shares[runner_up] = leftover * (0.8 if minor_base > 0 else 1.0)
+    if minor_base > 0:
+        for status in minor:
+            shares[status] = leftover * 0.2 * base[status] / minor_base
+    return shares
+
+
+def _cycle_factor(minute: datetime, amplitude: float) -> float:
+    hours = minute.hour + minute.minute / 60
+    return 1.0 - amplitude * math.cos(2 * math.pi * (hours - TROUGH_HOUR) / 24)
+
+
+def minute_counts(config: GeneratorConfig) -> Iterator[tuple[datetime, dict[str, int]]]:
+    """Every minute of the data, in order, with the count of each status (zeros included)."""
+    base = _normalised_shares(config.shares)
+    rng = random.Random(config.seed)
+    windows = _windows(config, resolved_incidents(config), rng)
+    for index in range(total_minutes(config.days)):
+        minute = config.start + timedelta(minutes=index)
+        volume = config.base_volume
+        if config.daily_cycle:
+            volume *= _cycle_factor(minute, config.cycle_amplitude)
+        shares = base
+        for window in windows:
+            if window.begin <= index < window.end:
+                shares, volume = _apply(window, index - window.begin, base, shares, volume, rng)
+        yield minute, _multinomial(rng, _poisson(rng, volume), shares)
+
+
+def _apply(
+    window: _Window,
+    offset: int,
+    base: dict[str, float],
+    shares: dict[str, float],
+    volume: float,
+    rng: random.Random,
+) -> tuple[dict[str, float], float]:
+    """The shares and expected volume of one minute inside an incident."""
+    incident = window.incident
+    if incident.kind in RAISED_STATUS:
+        return _raise_share(shares, RAISED_STATUS[incident.kind], incident.magnitude), volume
+    if incident.kind == "volume_drop":
+        return shares, volume * (1 - incident.magnitude)
+    # approval_collapse: a jittered multiple of the volume, like the real crisis hour.
+    jitter = rng.uniform(0.8, 1.2)
+    shares = _collapse_shares(base, window.dominant[offset], rng)
+    return shares, volume * incident.magnitude * jitter
+
+
+# --- Writers --------------------------------------------------------------------------------
+
+
+def write_labels_csv(path: Path, incidents: Sequence[Incident]) -> None:
+    with Path(path).open("w", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(LABELS_HEADER)
+        for incident in incidents:
+            writer.writerow(
+                (
+                    incident.kind,
+                    incident.metric,
+                    incident.started_at.strftime(TIMESTAMP_FORMAT),
+                    incident.ended_at.strftime(TIMESTAMP_FORMAT),
+                    incident.minutes,
+                    repr(float(incident.magnitude)),
+                )
+            )
+
+
+def write_counts_csv(path: Path, config: GeneratorConfig) -> GenerationSummary:
+    """Per-minute counts (`timestamp,status,count`, all statuses every minute) plus labels."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    minutes = rows = transactions = 0
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(COUNTS_HEADER)
+        for minute, counts in minute_counts(config):
+            stamp = minute.strftime(TIMESTAMP_FORMAT)
+            writer.writerows((stamp, status, counts[status]) for status in STATUSES)
+            minutes += 1
+            rows += len(STATUSES)
+            transactions += sum(counts.values())
+    return _finish(path, config, minutes, rows, transactions)
+
+
+# Attribute mixes of the raw events (cumulative weights for `random.choices`).
+CHANNELS = (("pos", "ecommerce", "mobile"), (0.55, 0.85, 1.0))
+PRODUCTS = (("credit", "debit", "pix"), (0.5, 0.8, 1.0))
+ACQUIRERS = (("cielo", "rede", "getnet", "stone"), (0.35, 0.65, 0.85, 1.0))
+CARD_TYPES = (("visa", "mastercard", "elo"), (0.45, 0.85, 1.0))
+DENIED_CODES = (("51", "59"), (0.7, 1.0))  # insufficient funds, suspected fraud
+
+
+def write_events_csv(path: Path, config: GeneratorConfig) -> GenerationSummary:
+    """One row per transaction, drawn from the same per-minute counts as `write_counts_csv`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Event details use their own stream so the per-minute counts match the counts file.
+    rng = random.Random(f"txmon-events-{config.seed}")
+    minutes = transactions = 0
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(EVENTS_HEADER)
+        for minute, counts in minute_counts(config):
+            writer.writerows(_minute_events(rng, config.seed, transactions, minute, counts))
+            minutes += 1
+            transactions += sum(counts.values())
+    return _finish(path, config, minutes, transactions, transactions)
+
+
+def _minute_events(
+    rng: random.Random, seed: int, first_number: int, minute: datetime, counts: dict[str, int]
+) -> list[tuple[object, ...]]:
+    """The rows of one minute, in time order; statuses shuffled over the minute."""
+    statuses = [status for status in STATUSES for _ in range(counts[status])]
+    size = len(statuses)
+    if size == 0:
+        return []
+    rng.shuffle(statuses)
+    random_ = rng.random
+    offsets = sorted(int(random_() * 60_000) for _ in range(size))
+    channels = rng.choices(CHANNELS[0], cum_weights=CHANNELS[1], k=size)
+    products = rng.choices(PRODUCTS[0], cum_weights=PRODUCTS[1], k=size)
+    acquirers = rng.choices(ACQUIRERS[0], cum_weights=ACQUIRERS[1], k=size)
+    cards = rng.choices(CARD_TYPES[0], cum_weights=CARD_TYPES[1], k=size)
+    prefix = minute.strftime("%Y-%m-%d %H:%M")
+    rows = []
+    for position in range(size):
+        status = statuses[position]
+        millis = offsets[position]
+        # Log-normal amounts: most purchases small, a long tail of large ones.
+        amount = max(1.0, math.exp(rng.gauss(4.2, 0.9)))
+        duration = min(5_000, max(80, round(rng.gauss(600, 150))))
+        rows.append(
+            (
+                f"tx-{seed}-{first_number + position + 1}",
+                f"{prefix}:{millis // 1000:02d}.{millis % 1000:03d}",
+                status,
+                f"{amount:.2f}",
+                channels[position],
+                products[position],
+                acquirers[position],
+                cards[position],
+                _auth_code(rng, status),
+                duration,
+            )
+        )
+    return rows
+
+
+def _auth_code(rng: random.Random, status: str) -> str:
+    if status == "approved":
+        return "00"
+    if status == "denied":
+        return rng.choices(DENIED_CODES[0], cum_weights=DENIED_CODES[1])[0]
+    return ""
+
+
+def _finish(
+    path: Path, config: GeneratorConfig, minutes: int, rows: int, transactions: int
+) -> GenerationSummary:
+    incidents = resolved_incidents(config)
+    labels = labels_path(path)
+    write_labels_csv(labels, incidents)
+    return GenerationSummary(path, labels, minutes, rows, transactions, incidents)

@@ -1,0 +1,125 @@
+"""Running the dbt project in-process against the database txmon uses."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from txmon.database import connect, database_url, ensure_raw_tables, libpq_environment
+from txmon.errors import BuildError
+from txmon.settings import dbt_project_dir, txmon_home
+
+
+@dataclass(frozen=True)
+class NodeFailure:
+    node: str
+    status: str
+    message: str
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    success: bool
+    failures: tuple[NodeFailure, ...]
+    nodes_run: int
+
+    def first_failure_line(self) -> str:
+        if not self.failures:
+            return "dbt failed"
+        failure = self.failures[0]
+        more = f" (and {len(self.failures) - 1} more)" if len(self.failures) > 1 else ""
+        return f"dbt {failure.status} in {failure.node}: {failure.message}{more}"
+
+
+@contextmanager
+def _dbt_environment(url: str) -> Iterator[None]:
+    """Point profiles.yml at `url` for the duration of one dbt call."""
+    updates = libpq_environment(url)
+    previous = {key: os.environ.get(key) for key in updates}
+    os.environ.update(updates)
+    try:
+        yield
+    finally:
+        for key, value in previous.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def dbt_arguments(command: str, extra: Sequence[str] = (), quiet: bool = False) -> list[str]:
+    project = dbt_project_dir()
+    home = txmon_home()
+    args = [
+        command,
+        "--project-dir", str(project),
+        "--profiles-dir", str(project),
+        "--target-path", str(home / "dbt" / "target"),
+        "--log-path", str(home / "dbt" / "logs"),
+    ]
+    if quiet:
+        args = ["--quiet", *args]
+    return [*args, *extra]
+
+
+def _summarise(result: Any) -> BuildResult:
+    failures: list[NodeFailure] = []
+    nodes_run = 0
+    run_results = getattr(result.result, "results", None) or []
+    for node_result in run_results:
+        nodes_run += 1
+        status = str(getattr(node_result, "status", "")).lower()
+        if status in {"error", "fail", "runtime error"}:
+            node = node_result.node
+            name = getattr(node, "name", None) or getattr(node, "unique_id", "?")
+            resource = getattr(node, "resource_type", "")
+            label = f"{resource} {name}".strip()
+            message = " ".join(str(node_result.message or "").split())
+            failures.append(NodeFailure(label, status, message))
+    success = bool(result.success) and not failures
+    if not success and not failures and result.exception is not None:
+        message = " ".join(str(result.exception).split())
+        failures.append(NodeFailure("project", "error", message))
+    return BuildResult(success, tuple(failures), nodes_run)
+
+
+def run_dbt(
+    command: str,
+    extra: Sequence[str] = (),
+    *,
+    url: str | None = None,
+    quiet: bool = False,
+    raise_on_failure: bool = True,
+) -> BuildResult:
+    """Run one dbt command in-process; raises BuildError naming the first failing node."""
+    from dbt.cli.main import dbtRunner
+
+    target_url = url or database_url()
+    with connect(target_url) as conn:
+        ensure_raw_tables(conn)
+    (txmon_home() / "dbt").mkdir(parents=True, exist_ok=True)
+    with _dbt_environment(target_url):
+        result = dbtRunner().invoke(dbt_arguments(command, extra, quiet=quiet))
+    summary = _summarise(result)
+    if raise_on_failure and not summary.success:
+        raise BuildError(summary.first_failure_line())
+    return summary
+
+
+def build(extra: Sequence[str] = (), *, url: str | None = None, quiet: bool = False) -> BuildResult:
+    """`dbt build`: seeds, models, unit tests and data tests, in dependency order."""
+    return run_dbt("build", extra, url=url, quiet=quiet)
+
+
+def with_vars(extra: Sequence[str], values: dict[str, Any]) -> list[str]:
+    """Append a --vars argument (dbt accepts YAML; JSON is YAML)."""
+    return [*extra, "--vars", json.dumps(values)]
+
+
+def target_dir() -> Path:
+    return txmon_home() / "dbt" / "target"

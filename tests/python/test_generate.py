@@ -1,0 +1,328 @@
+"""The synthetic data generator: calibration, incidents, labels and the two output shapes."""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import random
+import re
+from collections import Counter
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from txmon.generate import (
+    BASE_SHARES,
+    DEFAULT_MAGNITUDES,
+    STATUSES,
+    GeneratorConfig,
+    Incident,
+    crisis_scenario,
+    default_incidents,
+    labels_path,
+    minute_counts,
+    resolved_incidents,
+    write_counts_csv,
+    write_events_csv,
+)
+
+START = datetime(2025, 7, 12, 0, 0)
+
+
+def at(hours: int, minutes: int = 0) -> datetime:
+    return START + timedelta(hours=hours, minutes=minutes)
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def share(rows: list[tuple[datetime, dict[str, int]]], status: str) -> float:
+    total = sum(sum(counts.values()) for _, counts in rows)
+    return sum(counts[status] for _, counts in rows) / total
+
+
+def volume(counts: dict[str, int]) -> int:
+    return sum(counts.values())
+
+
+# One of each kind on a single quiet day, far enough apart to check each in isolation.
+PLANTED = (
+    Incident("failed_burst", at(8), 40, 0.2),
+    Incident("denied_surge", at(11), 30, 0.3),
+    Incident("reversed_surge", at(14), 30, 0.08),
+    Incident("volume_drop", at(17), 25, 1.0),
+    Incident("approval_collapse", at(20), 30, 5.0),
+)
+
+
+@pytest.fixture(scope="module")
+def planted() -> list[tuple[datetime, dict[str, int]]]:
+    return list(minute_counts(GeneratorConfig(days=1.0, incidents=PLANTED)))
+
+
+@pytest.fixture(scope="module")
+def quiet_three_days() -> list[tuple[datetime, dict[str, int]]]:
+    return list(minute_counts(GeneratorConfig(days=3.0, incidents=())))
+
+
+def split(
+    rows: list[tuple[datetime, dict[str, int]]], incident: Incident
+) -> tuple[list[tuple[datetime, dict[str, int]]], list[tuple[datetime, dict[str, int]]]]:
+    """The minutes inside the incident, and the quiet minutes (outside every planted one)."""
+    inside = [row for row in rows if incident.started_at <= row[0] < incident.ended_at]
+    outside = [
+        row
+        for row in rows
+        if not any(other.started_at <= row[0] < other.ended_at for other in PLANTED)
+    ]
+    return inside, outside
+
+
+def test_same_seed_gives_the_same_data_and_another_seed_does_not(tmp_path: Path) -> None:
+    config = GeneratorConfig(days=0.5)
+    assert list(minute_counts(config)) == list(minute_counts(config))
+    assert list(minute_counts(config)) != list(minute_counts(GeneratorConfig(days=0.5, seed=1)))
+    first = write_counts_csv(tmp_path / "a.csv", GeneratorConfig(days=1.0))
+    second = write_counts_csv(tmp_path / "b.csv", GeneratorConfig(days=1.0))
+    assert first.path.read_bytes() == second.path.read_bytes()
+    assert first.labels_path.read_bytes() == second.labels_path.read_bytes()
+
+
+def test_counts_file_has_every_minute_with_every_status(tmp_path: Path) -> None:
+    config = GeneratorConfig(days=0.5, incidents=(Incident("volume_drop", at(2), 10, 1.0),))
+    summary = write_counts_csv(tmp_path / "counts.csv", config)
+    with summary.path.open(newline="") as handle:
+        assert next(csv.reader(handle)) == ["timestamp", "status", "count"]
+    rows = read_csv(summary.path)
+    assert summary.minutes == 720
+    assert summary.rows == len(rows) == 720 * len(STATUSES)
+    assert summary.transactions == sum(int(row["count"]) for row in rows)
+    by_minute = itertools.groupby(rows, key=lambda row: row["timestamp"])
+    for index, (stamp, group) in enumerate(by_minute):
+        assert stamp == (START + timedelta(minutes=index)).strftime("%Y-%m-%d %H:%M:%S")
+        assert [row["status"] for row in group] == list(STATUSES)
+    assert index == 719
+    # The outage minutes are still there, with zeros.
+    outage = [row for row in rows if row["timestamp"] == "2025-07-12 02:05:00"]
+    assert [row["count"] for row in outage] == ["0"] * len(STATUSES)
+
+
+def test_base_data_match_the_configured_shares_and_volume(quiet_three_days) -> None:
+    for status, expected in BASE_SHARES.items():
+        # Three days hold ~545k transactions: a few standard errors of each share.
+        tolerance = max(0.0002, 0.03 * expected)
+        assert share(quiet_three_days, status) == pytest.approx(expected, abs=tolerance), status
+    mean_volume = sum(volume(counts) for _, counts in quiet_three_days) / len(quiet_three_days)
+    assert mean_volume == pytest.approx(126.0, rel=0.01)
+
+
+def mean_volume_between(rows, first_hour: int, last_hour: int) -> float:
+    volumes = [volume(counts) for minute, counts in rows if first_hour <= minute.hour < last_hour]
+    return sum(volumes) / len(volumes)
+
+
+def test_daily_cycle_is_low_at_night_and_high_in_the_afternoon() -> None:
+    cycled = list(minute_counts(GeneratorConfig(days=2.0, daily_cycle=True, incidents=())))
+    night = mean_volume_between(cycled, 2, 6)
+    afternoon = mean_volume_between(cycled, 14, 18)
+    assert night < 0.6 * afternoon
+    assert mean_volume_between(cycled, 0, 24) == pytest.approx(126.0, rel=0.02)
+
+
+def test_without_the_daily_cycle_night_and_afternoon_look_alike(quiet_three_days) -> None:
+    night = mean_volume_between(quiet_three_days, 2, 6)
+    afternoon = mean_volume_between(quiet_three_days, 14, 18)
+    assert night == pytest.approx(afternoon, rel=0.03)
+
+
+@pytest.mark.parametrize(
+    ("incident", "status"),
+    [(PLANTED[0], "failed"), (PLANTED[1], "denied"), (PLANTED[2], "reversed")],
+    ids=["failed_burst", "denied_surge", "reversed_surge"],
+)
+def test_share_incidents_raise_their_status_only_while_they_last(
+    planted, incident: Incident, status: str
+) -> None:
+    inside, outside = split(planted, incident)
+    assert len(inside) == incident.minutes
+    assert share(inside, status) == pytest.approx(incident.magnitude, abs=0.03)
+    assert share(outside, status) == pytest.approx(BASE_SHARES[status], abs=0.003)
+    # The extra comes out of approved.
+    expected_approved = BASE_SHARES["approved"] - (incident.magnitude - BASE_SHARES[status])
+    assert share(inside, "approved") == pytest.approx(expected_approved, abs=0.03)
+    # The minute just before and the exclusive end minute are ordinary.
+    for minute, counts in planted:
+        if minute in (incident.started_at - timedelta(minutes=1), incident.ended_at):
+            assert counts[status] / volume(counts) < incident.magnitude / 2
+
+
+def test_volume_drop_empties_exactly_its_minutes(planted) -> None:
+    incident = PLANTED[3]
+    inside, outside = split(planted, incident)
+    assert len(inside) == incident.minutes
+    assert all(volume(counts) == 0 for _, counts in inside)
+    assert all(volume(counts) > 50 for _, counts in outside)
+    partial = GeneratorConfig(days=1.0, incidents=(Incident("volume_drop", at(5), 60, 0.5),))
+    rows = list(minute_counts(partial))
+    halved = [volume(c) for minute, c in rows if at(5) <= minute < at(6)]
+    assert sum(halved) / len(halved) == pytest.approx(63.0, rel=0.1)
+
+
+def test_approval_collapse_has_no_approvals_and_a_large_volume(planted) -> None:
+    incident = PLANTED[4]
+    inside, outside = split(planted, incident)
+    assert all(counts["approved"] == 0 for _, counts in inside)
+    assert all(counts["approved"] > 0 for _, counts in outside)
+    normal = sum(volume(counts) for _, counts in outside) / len(outside)
+    crisis = sum(volume(counts) for _, counts in inside) / len(inside)
+    assert 4.0 * normal < crisis < 6.0 * normal
+
+
+def test_labels_file_lists_the_incidents(tmp_path: Path) -> None:
+    config = GeneratorConfig(days=1.0, incidents=PLANTED)
+    summary = write_counts_csv(tmp_path / "day.csv", config)
+    assert summary.labels_path == tmp_path / "day.labels.csv" == labels_path(summary.path)
+    assert summary.incidents == PLANTED
+    assert summary.labels_path.read_text() == (
+        "kind,metric,started_at,ended_at,minutes,magnitude\n"
+        "failed_burst,failed_rate,2025-07-12 08:00:00,2025-07-12 08:40:00,40,0.2\n"
+        "denied_surge,denied_rate,2025-07-12 11:00:00,2025-07-12 11:30:00,30,0.3\n"
+        "reversed_surge,reversed_rate,2025-07-12 14:00:00,2025-07-12 14:30:00,30,0.08\n"
+        "volume_drop,volume,2025-07-12 17:00:00,2025-07-12 17:25:00,25,1.0\n"
+        "approval_collapse,approval_rate,2025-07-12 20:00:00,2025-07-12 20:30:00,30,5.0\n"
+    )
+    quiet = write_counts_csv(tmp_path / "quiet.csv", GeneratorConfig(days=0.1, incidents=()))
+    assert quiet.labels_path.read_text() == "kind,metric,started_at,ended_at,minutes,magnitude\n"
+
+
+def test_default_plan_spreads_detectable_incidents_after_the_warm_up() -> None:
+    plan = resolved_incidents(GeneratorConfig(days=3.0))
+    assert plan == resolved_incidents(GeneratorConfig(days=3.0))
+    assert plan != resolved_incidents(GeneratorConfig(days=3.0, seed=43))
+    assert 5 <= len(plan) <= 7
+    assert {incident.kind for incident in plan} == set(DEFAULT_MAGNITUDES)
+    for incident in plan:
+        assert incident.started_at >= at(6)
+        assert incident.ended_at <= at(72)
+        assert 20 <= incident.minutes <= 60
+        low, high = DEFAULT_MAGNITUDES[incident.kind]
+        assert low <= incident.magnitude <= high
+    for earlier, later in itertools.pairwise(plan):
+        assert earlier.ended_at <= later.started_at
+    # Too short for anything after the warm-up: no incident at all.
+    assert default_incidents(START, 0.2, random.Random(1)) == ()
+
+
+def test_events_aggregate_exactly_to_the_counts(tmp_path: Path) -> None:
+    config = GeneratorConfig(
+        days=0.05,
+        seed=5,
+        incidents=(
+            Incident("denied_surge", at(0, 10), 15, 0.3),
+            Incident("volume_drop", at(0, 40), 3, 1.0),
+        ),
+    )
+    counts = write_counts_csv(tmp_path / "counts.csv", config)
+    events = write_events_csv(tmp_path / "events.csv", config)
+    assert events.labels_path == tmp_path / "events.labels.csv"
+    assert events.labels_path.read_text() == counts.labels_path.read_text()
+    assert events.transactions == counts.transactions == events.rows
+
+    rows = read_csv(events.path)
+    assert list(rows[0]) == [
+        "transaction_id",
+        "created_at",
+        "status",
+        "amount",
+        "channel",
+        "product",
+        "acquirer",
+        "card_type",
+        "auth_code",
+        "duration_ms",
+    ]
+    assert len(rows) == events.transactions
+    assert len({row["transaction_id"] for row in rows}) == len(rows)
+    aggregated = Counter((row["created_at"][:16] + ":00", row["status"]) for row in rows)
+    expected = {
+        (row["timestamp"], row["status"]): int(row["count"])
+        for row in read_csv(counts.path)
+        if row["count"] != "0"
+    }
+    assert dict(aggregated) == expected
+
+    stamp = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}$")
+    for row in rows:
+        assert stamp.match(row["created_at"])
+        assert re.fullmatch(r"\d+\.\d\d", row["amount"]) and float(row["amount"]) > 0
+        assert row["channel"] in {"pos", "ecommerce", "mobile"}
+        assert row["product"] in {"credit", "debit", "pix"}
+        assert row["card_type"] in {"visa", "mastercard", "elo"}
+        assert row["acquirer"]
+        assert int(row["duration_ms"]) > 0
+        expected_codes = {"approved": {"00"}, "denied": {"51", "59"}}.get(row["status"], {""})
+        assert row["auth_code"] in expected_codes
+    assert [row["created_at"] for row in rows] == sorted(row["created_at"] for row in rows)
+
+
+def test_crisis_scenario_ends_with_an_hour_of_failed_and_denied_blocks() -> None:
+    config = crisis_scenario(days=1.0)
+    (crisis,) = resolved_incidents(config)
+    assert crisis.kind == "approval_collapse"
+    assert crisis.minutes == 61
+    assert crisis.ended_at == config.start + timedelta(days=1)
+    rows = list(minute_counts(config))
+    before, last = rows[:-61], rows[-61:]
+    assert all(counts["approved"] == 0 for _, counts in last)
+    assert share(before, "approved") == pytest.approx(BASE_SHARES["approved"], abs=0.005)
+
+    dominant = [max(("failed", "denied"), key=counts.__getitem__) for _, counts in last]
+    for (_, counts), status in zip(last, dominant, strict=True):
+        assert counts[status] > volume(counts) / 2
+    runs = [len(list(group)) for _, group in itertools.groupby(dominant)]
+    assert len(runs) >= 61 // 5
+    assert all(1 <= run <= 5 for run in runs)
+    assert set(dominant) == {"failed", "denied"}
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (lambda: Incident("meltdown", at(1), 10, 0.2), "unknown incident kind"),
+        (lambda: Incident("failed_burst", at(1), 0, 0.2), "minutes must be positive"),
+        (lambda: Incident("failed_burst", at(1), -5, 0.2), "minutes must be positive"),
+        (lambda: Incident("failed_burst", at(1), 10, 1.5), "magnitude"),
+        (lambda: Incident("denied_surge", at(1), 10, 0.0), "magnitude"),
+        (lambda: Incident("volume_drop", at(1), 10, float("nan")), "magnitude"),
+        (lambda: Incident("approval_collapse", at(1), 10, -1.0), "magnitude"),
+        (lambda: Incident("failed_burst", at(1, 0) + timedelta(seconds=5), 10, 0.2), "minute"),
+        (
+            lambda: GeneratorConfig(
+                days=1.0,
+                incidents=(Incident("failed_burst", START - timedelta(minutes=1), 10, 0.2),),
+            ),
+            "outside the data range",
+        ),
+        (
+            lambda: GeneratorConfig(
+                days=1.0, incidents=(Incident("failed_burst", at(24), 10, 0.2),)
+            ),
+            "outside the data range",
+        ),
+        (
+            lambda: GeneratorConfig(
+                days=1.0, incidents=(Incident("failed_burst", at(23, 55), 10, 0.2),)
+            ),
+            "past the end",
+        ),
+        (lambda: crisis_scenario(days=0.01, crisis_minutes=61), "crisis_minutes"),
+        (lambda: GeneratorConfig(shares={"approved": 0.5, "lost": 0.5}), "unknown statuses"),
+        (lambda: GeneratorConfig(days=0), "days"),
+    ],
+)
+def test_invalid_settings_raise_value_error(build, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        build()
