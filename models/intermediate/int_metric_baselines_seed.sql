@@ -57,7 +57,7 @@ final as (
             end,
             false
         ) as is_anomalous,
-        true as is_in_baseline,
+        false as is_clipped,
         'seed' as baseline_mode
 
     from metric_minutes

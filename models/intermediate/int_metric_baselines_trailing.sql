@@ -1,24 +1,28 @@
--- The default baseline: each minute is judged against an exponentially weighted mean and spread
--- of the minutes before it, so the judged minute is never in its own baseline and later data
--- never change an earlier verdict. Outlying minutes (beyond the threshold on either side) do not
--- enter the baseline, so an anomaly cannot inflate what it is compared with, until
--- max_excluded_minutes have passed and a lasting change becomes the new normal.
--- That rule makes each minute depend on the verdict of the one before, hence a recursive walk
--- over the minutes instead of a window function.
+-- The default baseline: each minute is judged against a forecast made from the minutes before
+-- it only, so the judged minute is never in its own baseline and later data never change an
+-- earlier verdict.
 --
--- spread = the largest of: the baseline's own spread scaled to the evaluation window, the
--- sampling noise expected for the window's volume (binomial for rates, Poisson for volume) and
--- the metric's min_sigma, so a metric that has always been 0 does not get a zero threshold.
+-- The forecast is exponential smoothing of level and (damped) trend, which follows slow changes
+-- such as a daily cycle without lagging behind them. It learns robustly: a minute's deviation
+-- from the forecast is clipped to threshold_sigmas spreads before the level learns it, and a
+-- clipped minute teaches neither the trend nor the spread. An anomaly therefore moves the
+-- baseline by a small bounded amount per minute and cannot inflate what it is compared with,
+-- while a lasting change of level is still followed. Each minute depends on the state
+-- left by the one before, hence a recursive walk over the minutes instead of window functions.
+--
+-- The spread is the largest of: the learnt spread of the residuals (scaled to the evaluation
+-- window), the sampling noise expected at the forecast for the window's volume (binomial for
+-- rates, Poisson for volume) and the metric's min_sigma, so a metric that has always been 0
+-- still gets a threshold above 0. No minute is judged before min_history_minutes were learnt.
 
-{%- set half_life = var('baseline_half_life_minutes') | float %}
-{%- set decay = 0.5 ** (1.0 / half_life) %}
 {%- set sigmas = var('threshold_sigmas') | float %}
 {%- set min_history = var('min_history_minutes') | int %}
-{%- set max_excluded = var('max_excluded_minutes') | int %}
+{%- set damping = var('trend_damping') | float %}
+{%- set trend_gain = var('trend_gain') | float %}
 
 with recursive
 
--- Not materialised, so that each step of the walk uses the table's index instead of a scan.
+-- Not materialised, so that each step of the walk reads the table through its index.
 metric_minutes as not materialized (
 
     select * from {{ ref('int_metric_minutes_windowed') }}
@@ -35,14 +39,11 @@ walk as (
         null::float8 as threshold,
         false as is_warm,
         false as is_anomalous,
-        false as is_learning,
-        case when metric_minutes.has_data then 1 else 0 end::float8 as state_weight,
-        case when metric_minutes.has_data then metric_minutes.value else 0 end::float8 as state_sum,
-        case
-            when metric_minutes.has_data then metric_minutes.value * metric_minutes.value else 0
-        end::float8 as state_square_sum,
-        case when metric_minutes.has_data then 1 else 0 end as learned_minutes,
-        0 as excluded_streak
+        false as is_clipped,
+        case when metric_minutes.has_data then metric_minutes.value end::float8 as state_level,
+        0::float8 as state_trend,
+        0::float8 as state_variance,
+        case when metric_minutes.has_data then 1 else 0 end as learned_minutes
 
     from metric_minutes
     where metric_minutes.minute_index = 0
@@ -57,22 +58,27 @@ walk as (
         judged.threshold,
         judged.is_warm,
         judged.is_anomalous,
-        learning.is_learning,
+        learning.is_clipped,
         case
-            when learning.is_learning then walk.state_weight * {{ decay }} + 1
-            else walk.state_weight
-        end as state_weight,
+            when not metric_minutes.has_data then forecast.level
+            when forecast.level is null then metric_minutes.value
+            else forecast.level + learning.rate * learning.clipped_error
+        end as state_level,
         case
-            when learning.is_learning then walk.state_sum * {{ decay }} + metric_minutes.value
-            else walk.state_sum
-        end as state_sum,
+            when metric_minutes.has_data and forecast.level is not null and not learning.is_clipped
+                then
+                    {{ damping }} * walk.state_trend
+                    + metric_minutes.smoothing_rate * {{ trend_gain }} * learning.clipped_error
+            else {{ damping }} * walk.state_trend
+        end as state_trend,
         case
-            when learning.is_learning
-                then walk.state_square_sum * {{ decay }} + metric_minutes.value * metric_minutes.value
-            else walk.state_square_sum
-        end as state_square_sum,
-        walk.learned_minutes + case when learning.is_learning then 1 else 0 end as learned_minutes,
-        case when judged.is_outlier then walk.excluded_streak + 1 else 0 end as excluded_streak
+            when metric_minutes.has_data and forecast.level is not null and not learning.is_clipped
+                then
+                    (1 - learning.rate) * walk.state_variance
+                    + learning.rate * power(learning.clipped_error, 2)
+            else walk.state_variance
+        end as state_variance,
+        walk.learned_minutes + case when metric_minutes.has_data then 1 else 0 end as learned_minutes
 
     from walk
     inner join metric_minutes
@@ -80,58 +86,68 @@ walk as (
             walk.metric_name = metric_minutes.metric_name
             and walk.minute_index + 1 = metric_minutes.minute_index
     cross join lateral (
+        -- A rate's forecast stays within [0, 1] and a volume's above 0, whatever the trend says.
         select
-            walk.state_sum / nullif(walk.state_weight, 0) as mean,
             greatest(
-                walk.state_square_sum / nullif(walk.state_weight, 0)
-                - power(walk.state_sum / nullif(walk.state_weight, 0), 2),
+                least(
+                    walk.state_level + {{ damping }} * walk.state_trend,
+                    case when metric_minutes.metric_kind = 'rate' then 1 end
+                ),
                 0
-            ) as variance
-    ) as state
+            ) as level
+    ) as forecast
     cross join lateral (
         select
             greatest(
-                sqrt(state.variance / metric_minutes.window_minutes),
-                case
-                    when metric_minutes.metric_kind = 'rate'
-                        then sqrt(
-                            greatest(state.mean * (1 - state.mean), 0)
-                            / greatest(metric_minutes.window_denominator, 1)
-                        )
-                    else sqrt(greatest(state.mean, 0) / greatest(metric_minutes.window_denominator, 1))
-                end,
+                sqrt(walk.state_variance),
+                {{ sampling_sigma('metric_minutes.metric_kind', 'forecast.level', 'metric_minutes.denominator') }},
                 metric_minutes.min_sigma
-            ) as sigma
+            ) as minute_sigma,
+            greatest(
+                sqrt(walk.state_variance / metric_minutes.window_minutes),
+                {{ sampling_sigma('metric_minutes.metric_kind', 'forecast.level', 'metric_minutes.window_denominator') }},
+                metric_minutes.min_sigma
+            ) as window_sigma
     ) as spread
     cross join lateral (
         select
-            state.mean as baseline,
-            spread.sigma,
+            forecast.level as baseline,
+            spread.window_sigma as sigma,
             case
-                when metric_minutes.direction = 'below' then state.mean - {{ sigmas }} * spread.sigma
-                else state.mean + {{ sigmas }} * spread.sigma
+                when metric_minutes.direction = 'below'
+                    then forecast.level - {{ sigmas }} * spread.window_sigma
+                else forecast.level + {{ sigmas }} * spread.window_sigma
             end as threshold,
             walk.learned_minutes >= {{ min_history }} as is_warm,
             coalesce(
                 walk.learned_minutes >= {{ min_history }}
                 and metric_minutes.window_has_data
-                and abs(metric_minutes.window_value - state.mean) > {{ sigmas }} * spread.sigma,
+                and case
+                    when metric_minutes.direction = 'below'
+                        then
+                            metric_minutes.window_value
+                            < forecast.level - {{ sigmas }} * spread.window_sigma
+                    else
+                        metric_minutes.window_value
+                        > forecast.level + {{ sigmas }} * spread.window_sigma
+                end,
                 false
-            ) as is_outlier
-    ) as deviation
-    cross join lateral (
-        select
-            deviation.*,
-            deviation.is_outlier
-            and case
-                when metric_minutes.direction = 'below' then metric_minutes.window_value < state.mean
-                else metric_minutes.window_value > state.mean
-            end as is_anomalous
+            ) as is_anomalous
     ) as judged
     cross join lateral (
         select
-            metric_minutes.has_data
-            and (not judged.is_outlier or walk.excluded_streak >= {{ max_excluded }}) as is_learning
+            coalesce(
+                abs(metric_minutes.value - forecast.level) > {{ sigmas }} * spread.minute_sigma,
+                false
+            ) as is_clipped,
+            least(
+                greatest(
+                    metric_minutes.value - forecast.level, -{{ sigmas }} * spread.minute_sigma
+                ),
+                {{ sigmas }} * spread.minute_sigma
+            ) as clipped_error,
+            -- Plain averaging while history is short, exponential forgetting afterwards.
+            greatest(metric_minutes.smoothing_rate, 1.0 / (walk.learned_minutes + 1)) as rate
     ) as learning
 
 ),
@@ -159,7 +175,7 @@ final as (
         (metric_minutes.window_value - walk.baseline) / nullif(walk.sigma, 0) as z_score,
         walk.is_warm,
         walk.is_anomalous,
-        walk.is_learning as is_in_baseline,
+        walk.is_clipped,
         'trailing' as baseline_mode
 
     from walk

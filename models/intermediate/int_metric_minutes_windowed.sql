@@ -80,6 +80,8 @@ metric_minutes as (
         metric_definitions.metric_kind,
         metric_definitions.direction,
         metric_definitions.min_sigma::float8 as min_sigma,
+        -- Weight of the newest minute in the exponentially smoothed baseline.
+        1 - power(0.5, 1.0 / metric_definitions.half_life_minutes) as smoothing_rate,
         minute_totals.minute_at,
         minute_totals.minute_index,
         minute_totals.total_transactions,
@@ -125,6 +127,7 @@ final as (
         metric_kind,
         direction,
         min_sigma,
+        smoothing_rate,
         minute_at,
         minute_index,
         total_transactions,

@@ -211,6 +211,11 @@ def _checked_path(path: str | os.PathLike[str]) -> Path:
 
 
 def _read_lines(source: Path) -> Iterator[bytes]:
+    """The lines the loading pass reads; the checks before it use `_physical_lines` directly."""
+    return _physical_lines(source)
+
+
+def _physical_lines(source: Path) -> Iterator[bytes]:
     """The file's physical lines, as bytes with their line ends (streamed, never all at once)."""
     try:
         with source.open("rb") as handle:
@@ -242,7 +247,7 @@ def _sha256_of_text_file(source: Path) -> str:
 
 
 def _first_non_utf8_line(source: Path) -> int | None:
-    for number, line in enumerate(_read_lines(source), start=1):
+    for number, line in enumerate(_physical_lines(source), start=1):
         try:
             line.decode("utf-8")
         except UnicodeDecodeError:
@@ -252,7 +257,7 @@ def _first_non_utf8_line(source: Path) -> int | None:
 
 def _read_header(source: Path) -> tuple[str, dict[str, int]]:
     """The input shape and each column's position, from the first line."""
-    first = next(_read_lines(source), b"")
+    first = next(_physical_lines(source), b"")
     text = _decode(first).removeprefix("\ufeff")  # a BOM, as spreadsheet exports write
     if "\x00" in text:
         raise LoadError(f"{source} is not UTF-8 text (NUL bytes in line 1); is it UTF-16?")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -67,6 +68,16 @@ def dbt_arguments(command: str, extra: Sequence[str] = (), quiet: bool = False) 
     return [*args, *extra]
 
 
+_ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
+_MAX_MESSAGE = 400
+
+
+def _one_line(message: str) -> str:
+    """dbt messages span lines and carry colour codes; the CLI prints one plain line."""
+    text = " ".join(_ANSI_ESCAPE.sub("", message).split())
+    return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 3] + "..."
+
+
 def _summarise(result: Any) -> BuildResult:
     failures: list[NodeFailure] = []
     nodes_run = 0
@@ -79,11 +90,11 @@ def _summarise(result: Any) -> BuildResult:
             name = getattr(node, "name", None) or getattr(node, "unique_id", "?")
             resource = getattr(node, "resource_type", "")
             label = f"{resource} {name}".strip()
-            message = " ".join(str(node_result.message or "").split())
+            message = _one_line(str(node_result.message or ""))
             failures.append(NodeFailure(label, status, message))
     success = bool(result.success) and not failures
     if not success and not failures and result.exception is not None:
-        message = " ".join(str(result.exception).split())
+        message = _one_line(str(result.exception))
         failures.append(NodeFailure("project", "error", message))
     return BuildResult(success, tuple(failures), nodes_run)
 

@@ -1,0 +1,308 @@
+"""The `txmon` command line: thin wrappers that parse arguments and print results."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from datetime import datetime
+from pathlib import Path
+
+import click
+
+from txmon import __version__
+from txmon.errors import TxmonError
+
+CONTEXT = {"help_option_names": ["-h", "--help"]}
+
+
+class TxmonGroup(click.Group):
+    """Turns TxmonError into one line on stderr and exit status 1 (a traceback with --debug)."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except TxmonError as error:
+            if os.environ.get("TXMON_DEBUG"):
+                traceback.print_exc()
+            click.echo(f"txmon: error: {error}", err=True)
+            sys.exit(1)
+        except KeyboardInterrupt:
+            click.echo("txmon: interrupted", err=True)
+            sys.exit(130)
+
+
+@click.group(cls=TxmonGroup, context_settings=CONTEXT)
+@click.version_option(__version__, prog_name="txmon")
+@click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
+def main(debug: bool) -> None:
+    """Real-time monitoring of payment transactions on PostgreSQL and dbt."""
+    if debug:
+        os.environ["TXMON_DEBUG"] = "1"
+
+
+# -- database ----------------------------------------------------------------------------------
+
+
+@main.group(context_settings=CONTEXT)
+def db() -> None:
+    """Manage the embedded PostgreSQL server (used when TXMON_DATABASE_URL is unset)."""
+
+
+@db.command("start")
+def db_start() -> None:
+    """Create (first time) and start the embedded server."""
+    from txmon.embedded import EmbeddedServer
+
+    status = EmbeddedServer().start()
+    click.echo(f"embedded PostgreSQL running: {status.url}")
+
+
+@db.command("stop")
+def db_stop() -> None:
+    """Stop the embedded server (its data stay)."""
+    from txmon.embedded import EmbeddedServer
+
+    stopped = EmbeddedServer().stop()
+    click.echo("embedded PostgreSQL stopped" if stopped else "embedded PostgreSQL was not running")
+
+
+@db.command("status")
+def db_status() -> None:
+    """Say whether the embedded server is running (exit 3 when it is not)."""
+    from txmon.database import URL_VARIABLE, describe
+    from txmon.embedded import EmbeddedServer
+
+    if os.environ.get(URL_VARIABLE):
+        click.echo(f"using {URL_VARIABLE}: {describe(os.environ[URL_VARIABLE])}")
+    status = EmbeddedServer().status()
+    if not status.is_initialized:
+        click.echo(f"embedded PostgreSQL: not created yet ({status.data_dir})")
+        sys.exit(3)
+    state = "running" if status.is_running else "stopped"
+    click.echo(f"embedded PostgreSQL: {state}, data in {status.data_dir}, url {status.url}")
+    if not status.is_running:
+        sys.exit(3)
+
+
+@db.command("url")
+def db_url() -> None:
+    """Print the URL of the database txmon uses (starts the embedded server if needed)."""
+    from txmon.database import database_url
+
+    click.echo(database_url())
+
+
+@db.command("env")
+def db_env() -> None:
+    """Print PG* variables for psql and plain dbt: eval "$(txmon db env)"."""
+    import shlex
+
+    from txmon.database import database_url, libpq_environment
+
+    for key, value in libpq_environment(database_url()).items():
+        click.echo(f"export {key}={shlex.quote(value)}")
+
+
+# -- data ----------------------------------------------------------------------------------------
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--timezone",
+    default="UTC",
+    show_default=True,
+    help="Time zone of timestamps without an offset (IANA name).",
+)
+@click.option("--force", is_flag=True, help="Reload a file already loaded (replaces that load).")
+def load(files: tuple[Path, ...], timezone: str, force: bool) -> None:
+    """Validate and load CSV files (counts or transactions) into the raw tables.
+
+    Exits 2 when some rows were rejected; they are kept in txmon_raw.load_rejects.
+    """
+    from txmon.database import connect
+    from txmon.loading import format_summary, load_file
+
+    rejected = 0
+    with connect() as conn:
+        for path in files:
+            summary = load_file(conn, path, timezone=timezone, force=force)
+            click.echo(format_summary(summary))
+            rejected += summary.rows_rejected
+    if rejected:
+        sys.exit(2)
+
+
+@main.command(
+    context_settings={**CONTEXT, "ignore_unknown_options": True, "allow_extra_args": True}
+)
+@click.option(
+    "--mode",
+    type=click.Choice(["trailing", "seed"]),
+    help="Baseline model (sets the baseline_mode var).",
+)
+@click.pass_context
+def build(ctx: click.Context, mode: str | None) -> None:
+    """Run `dbt build`; extra arguments go to dbt (e.g. --select, --vars)."""
+    from txmon import pipeline
+
+    extra = list(ctx.args)
+    if mode:
+        extra = pipeline.with_vars(extra, {"baseline_mode": mode})
+    result = pipeline.build(extra)
+    click.echo(f"build passed: {result.nodes_run} dbt nodes")
+
+
+@main.command(
+    context_settings={**CONTEXT, "ignore_unknown_options": True, "allow_extra_args": True}
+)
+@click.argument("command")
+@click.pass_context
+def dbt(ctx: click.Context, command: str) -> None:
+    """Run any dbt command against txmon's database, e.g. `txmon dbt source freshness`."""
+    from txmon import pipeline
+
+    pipeline.run_dbt(command, list(ctx.args))
+
+
+# -- reading -------------------------------------------------------------------------------------
+
+
+@main.command(context_settings=CONTEXT)
+@click.option("--json", "as_json", is_flag=True, help="Print the /monitor JSON document.")
+def monitor(as_json: bool) -> None:
+    """The current verdict per metric, like the prototype's GET /monitor."""
+    from txmon.database import connect
+    from txmon.monitoring import current_status, monitor_document
+    from txmon.reporting import status_table
+
+    with connect() as conn:
+        if as_json:
+            click.echo(json.dumps(monitor_document(conn), indent=2))
+        else:
+            click.echo(status_table(current_status(conn)))
+
+
+@main.command(context_settings=CONTEXT)
+def status() -> None:
+    """The current status as a readable table."""
+    from txmon.database import connect
+    from txmon.monitoring import current_status, worst_severity
+    from txmon.reporting import status_table
+
+    with connect() as conn:
+        statuses = current_status(conn)
+    click.echo(status_table(statuses))
+    click.echo(f"\noverall: {worst_severity(statuses)}")
+
+
+@main.command(context_settings=CONTEXT)
+@click.option("--metric", help="Only this metric (e.g. failed_rate).")
+@click.option(
+    "--since", type=click.DateTime(), help="Only episodes still open at or after this UTC time."
+)
+def episodes(metric: str | None, since: datetime | None) -> None:
+    """Every anomaly episode that reached INFO."""
+    from datetime import UTC
+
+    from txmon.database import connect
+    from txmon.monitoring import episodes as read_episodes
+    from txmon.reporting import episodes_table
+
+    with connect() as conn:
+        found = read_episodes(
+            conn, since=since.replace(tzinfo=UTC) if since else None, metric=metric
+        )
+    click.echo(episodes_table(found))
+
+
+# -- synthetic data and the demo -------------------------------------------------------------
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("output", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--days", type=float, default=3.0, show_default=True)
+@click.option("--seed", type=int, default=42, show_default=True)
+@click.option(
+    "--start",
+    type=click.DateTime(),
+    default="2025-07-12 00:00",
+    show_default=True,
+    help="First minute (UTC).",
+)
+@click.option(
+    "--volume",
+    "base_volume",
+    type=float,
+    default=126.0,
+    show_default=True,
+    help="Average transactions a minute.",
+)
+@click.option("--daily-cycle", is_flag=True, help="Busier afternoons, quiet nights.")
+@click.option("--events", is_flag=True, help="Write one row per transaction instead of counts.")
+@click.option("--no-incidents", is_flag=True, help="Normal traffic only.")
+@click.option(
+    "--crisis", is_flag=True, help="End with a 61-minute approval collapse, nothing else."
+)
+def generate(
+    output: Path,
+    days: float,
+    seed: int,
+    start: datetime,
+    base_volume: float,
+    daily_cycle: bool,
+    events: bool,
+    no_incidents: bool,
+    crisis: bool,
+) -> None:
+    """Write synthetic transactions, with incidents listed in <OUTPUT stem>.labels.csv."""
+    from dataclasses import replace
+
+    from txmon import generate as generator
+
+    try:
+        if crisis:
+            config = replace(
+                generator.crisis_scenario(days=days, seed=seed),
+                start=start,
+                base_volume=base_volume,
+                daily_cycle=daily_cycle,
+            )
+            last = config.incidents[0] if config.incidents else None
+            if last is not None:
+                from datetime import timedelta
+
+                end = start + timedelta(minutes=generator.total_minutes(days))
+                config = replace(
+                    config,
+                    incidents=(replace(last, started_at=end - timedelta(minutes=last.minutes)),),
+                )
+        else:
+            config = generator.GeneratorConfig(
+                days=days,
+                seed=seed,
+                start=start,
+                base_volume=base_volume,
+                daily_cycle=daily_cycle,
+                incidents=() if no_incidents else None,
+            )
+    except ValueError as error:
+        raise TxmonError(str(error)) from error
+    output.parent.mkdir(parents=True, exist_ok=True)
+    writer = generator.write_events_csv if events else generator.write_counts_csv
+    summary = writer(output, config)
+    click.echo(
+        f"wrote {summary.rows:,} rows ({summary.minutes:,} minutes, {summary.transactions:,} "
+        f"transactions) to {summary.path}; {len(summary.incidents)} incidents in "
+        f"{summary.labels_path}"
+    )
+
+
+@main.command(context_settings=CONTEXT)
+def demo() -> None:
+    """Start the embedded database, generate, load and build three days, show what was found."""
+    from txmon.demo import run_demo
+
+    run_demo(click.echo)

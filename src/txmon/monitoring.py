@@ -1,0 +1,123 @@
+"""Reading the public views: the current status, the /monitor document and the episodes.
+
+Nothing here recomputes what dbt computed; it only reads `monitoring.*`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+from txmon.errors import TxmonError
+
+SEVERITY_ORDER = ("HEALTHY", "INFO", "WARNING", "CRITICAL", "SEVERE")
+
+
+@dataclass(frozen=True)
+class MetricStatus:
+    metric_name: str
+    short_name: str
+    current_minute_at: datetime
+    value: float
+    judged_value: float | None
+    baseline: float | None
+    threshold: float | None
+    is_anomalous: bool
+    consecutive_minutes: int
+    severity: str
+    episode_id: str | None
+    baseline_mode: str
+
+
+@dataclass(frozen=True)
+class Episode:
+    episode_id: str
+    metric_name: str
+    started_at: datetime
+    ended_at: datetime | None
+    minutes: int
+    peak_severity: str
+    peak_value: float
+
+
+def _query(
+    conn: psycopg.Connection, sql: str, params: tuple[Any, ...] = ()
+) -> list[dict[str, Any]]:
+    try:
+        with conn.cursor(row_factory=dict_row) as cursor:
+            return list(cursor.execute(sql, params).fetchall())
+    except psycopg.errors.UndefinedTable as error:
+        conn.rollback()
+        raise TxmonError(
+            "the monitoring views do not exist yet: load data and run `txmon build`"
+        ) from error
+
+
+def current_status(conn: psycopg.Connection) -> list[MetricStatus]:
+    rows = _query(
+        conn,
+        """
+        select metric_name, short_name, current_minute_at, value, judged_value, baseline,
+               threshold, is_anomalous, consecutive_minutes, severity, episode_id, baseline_mode
+        from monitoring.current_status
+        order by metric_name
+        """,
+    )
+    if not rows:
+        raise TxmonError("no data has been built yet: load transactions and run `txmon build`")
+    return [MetricStatus(**row) for row in rows]
+
+
+def episodes(
+    conn: psycopg.Connection, since: datetime | None = None, metric: str | None = None
+) -> list[Episode]:
+    rows = _query(
+        conn,
+        """
+        select episode_id, metric_name, started_at, ended_at, minutes, peak_severity, peak_value
+        from monitoring.anomaly_episodes
+        where (%(since)s::timestamptz is null or coalesce(ended_at, 'infinity') >= %(since)s)
+          and (%(metric)s::text is null or metric_name = %(metric)s)
+        order by started_at, metric_name
+        """,
+        {"since": since, "metric": metric},  # type: ignore[arg-type]
+    )
+    return [Episode(**row) for row in rows]
+
+
+def worst_severity(statuses: list[MetricStatus]) -> str:
+    return max(
+        (status.severity for status in statuses), key=SEVERITY_ORDER.index, default="HEALTHY"
+    )
+
+
+def format_minute(moment: datetime) -> str:
+    """The prototype's timestamp format, in UTC: 2025-07-15 13:44:00."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def monitor_document(conn: psycopg.Connection) -> dict[str, Any]:
+    """The prototype's GET /monitor document, with extra keys after its own."""
+    statuses = current_status(conn)
+    current_minute = max(status.current_minute_at for status in statuses)
+    return {
+        "current_minute": format_minute(current_minute),
+        "metrics": {status.metric_name: status.value for status in statuses},
+        "thresholds": {status.short_name: status.threshold for status in statuses},
+        "persistence_analysis": {
+            status.short_name: {
+                "consecutive_minutes": status.consecutive_minutes,
+                "severity": status.severity,
+            }
+            for status in statuses
+        },
+        "overall_severity": worst_severity(statuses),
+        "baseline_mode": statuses[0].baseline_mode,
+        "judged_values": {status.metric_name: status.judged_value for status in statuses},
+        "baselines": {status.short_name: status.baseline for status in statuses},
+        "episodes": {status.short_name: status.episode_id for status in statuses},
+    }

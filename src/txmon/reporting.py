@@ -1,0 +1,67 @@
+"""Plain-text tables for the terminal: the current status and the episodes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from txmon.monitoring import Episode, MetricStatus, format_minute
+
+
+def _number(value: float | None, metric_name: str) -> str:
+    if value is None:
+        return "-"
+    if metric_name == "volume":
+        return f"{value:,.1f}"
+    return f"{value:.2%}"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=False)]
+    lines = [
+        "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in (header, *rows)
+    ]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+def status_table(statuses: Sequence[MetricStatus]) -> str:
+    header = ("metric", "value", "judged", "baseline", "threshold", "minutes", "severity")
+    rows = [
+        (
+            status.metric_name,
+            _number(status.value, status.metric_name),
+            _number(status.judged_value, status.metric_name),
+            _number(status.baseline, status.metric_name),
+            _number(status.threshold, status.metric_name),
+            str(status.consecutive_minutes),
+            status.severity,
+        )
+        for status in statuses
+    ]
+    minute = format_minute(max(status.current_minute_at for status in statuses))
+    mode = statuses[0].baseline_mode
+    return f"Status at {minute} UTC ({mode} baseline)\n" + _table(header, rows)
+
+
+def _when(moment: datetime | None) -> str:
+    return format_minute(moment)[:16] if moment else "ongoing"
+
+
+def episodes_table(episodes: Sequence[Episode]) -> str:
+    if not episodes:
+        return "No episodes: no metric stayed anomalous long enough to reach INFO."
+    header = ("metric", "started (UTC)", "ended (UTC)", "minutes", "peak", "peak value")
+    rows = [
+        (
+            episode.metric_name,
+            _when(episode.started_at),
+            _when(episode.ended_at),
+            str(episode.minutes),
+            episode.peak_severity,
+            _number(episode.peak_value, episode.metric_name),
+        )
+        for episode in episodes
+    ]
+    return _table(header, rows)
