@@ -228,7 +228,7 @@ def episodes(metric: str | None, since: datetime | None) -> None:
 @click.option(
     "--start",
     type=click.DateTime(),
-    default="2025-07-12 00:00",
+    default="2025-07-12",
     show_default=True,
     help="First minute (UTC).",
 )
@@ -258,36 +258,15 @@ def generate(
     crisis: bool,
 ) -> None:
     """Write synthetic transactions, with incidents listed in <OUTPUT stem>.labels.csv."""
-    from dataclasses import replace
-
     from txmon import generate as generator
 
+    options = {"start": start, "base_volume": base_volume, "daily_cycle": daily_cycle}
     try:
         if crisis:
-            config = replace(
-                generator.crisis_scenario(days=days, seed=seed),
-                start=start,
-                base_volume=base_volume,
-                daily_cycle=daily_cycle,
-            )
-            last = config.incidents[0] if config.incidents else None
-            if last is not None:
-                from datetime import timedelta
-
-                end = start + timedelta(minutes=generator.total_minutes(days))
-                config = replace(
-                    config,
-                    incidents=(replace(last, started_at=end - timedelta(minutes=last.minutes)),),
-                )
+            config = generator.crisis_scenario(days=days, seed=seed, **options)
         else:
-            config = generator.GeneratorConfig(
-                days=days,
-                seed=seed,
-                start=start,
-                base_volume=base_volume,
-                daily_cycle=daily_cycle,
-                incidents=() if no_incidents else None,
-            )
+            incidents = () if no_incidents else None
+            config = generator.GeneratorConfig(days=days, seed=seed, incidents=incidents, **options)
     except ValueError as error:
         raise TxmonError(str(error)) from error
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -306,3 +285,13 @@ def demo() -> None:
     from txmon.demo import run_demo
 
     run_demo(click.echo)
+
+
+@main.command(context_settings=CONTEXT)
+@click.option("--seeds", type=int, default=3, show_default=True, help="Scenarios per kind.")
+@click.option("--days", type=float, default=3.0, show_default=True)
+def benchmark(seeds: int, days: float) -> None:
+    """Time load and build on generated data and score the detections (prints figures)."""
+    from txmon.benchmark import run_benchmark
+
+    run_benchmark(click.echo, seeds=seeds, days=days)

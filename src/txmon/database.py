@@ -67,7 +67,9 @@ def connect(url: str | None = None, autocommit: bool = False) -> Iterator[psycop
         conn = psycopg.connect(target, autocommit=autocommit, connect_timeout=10)
     except psycopg.OperationalError as error:
         reason = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
-        raise DatabaseUnavailable(f"cannot connect to PostgreSQL at {describe(target)}: {reason}") from error
+        raise DatabaseUnavailable(
+            f"cannot connect to PostgreSQL at {describe(target)}: {reason}"
+        ) from error
     with conn:
         conn.execute("set timezone to 'UTC'")
         yield conn

@@ -126,7 +126,9 @@ class EmbeddedServer:
             os.chown(self.log_file, entry.pw_uid, entry.pw_gid)
         return SYSTEM_USER
 
-    def _run(self, args: list[str], run_as: str | None, timeout: float) -> subprocess.CompletedProcess:
+    def _run(
+        self, args: list[str], run_as: str | None, timeout: float
+    ) -> subprocess.CompletedProcess:
         try:
             return subprocess.run(
                 args,
@@ -154,11 +156,13 @@ class EmbeddedServer:
         self._run(
             [
                 str(_bin_dir() / "initdb"),
-                "-D", str(self.data_dir),
+                "-D",
+                str(self.data_dir),
                 "--auth=trust",
                 "--encoding=UTF8",
                 "--locale=C",
-                "-U", SUPERUSER,
+                "-U",
+                SUPERUSER,
             ],
             run_as,
             timeout=120,
@@ -188,10 +192,15 @@ class EmbeddedServer:
         self._run(
             [
                 str(_bin_dir() / "pg_ctl"),
-                "-D", str(self.data_dir),
-                "-l", str(self.log_file),
-                "-o", f"-p {port}",
-                "-w", "-t", str(START_TIMEOUT_SECONDS),
+                "-D",
+                str(self.data_dir),
+                "-l",
+                str(self.log_file),
+                "-o",
+                f"-p {port}",
+                "-w",
+                "-t",
+                str(START_TIMEOUT_SECONDS),
                 "start",
             ],
             run_as,
@@ -200,7 +209,9 @@ class EmbeddedServer:
 
     def _pg_ctl(self, args: list[str], timeout: float) -> subprocess.CompletedProcess:
         run_as = SYSTEM_USER if os.geteuid() == 0 else None
-        return self._run([str(_bin_dir() / "pg_ctl"), "-D", str(self.data_dir), *args], run_as, timeout)
+        return self._run(
+            [str(_bin_dir() / "pg_ctl"), "-D", str(self.data_dir), *args], run_as, timeout
+        )
 
     def _pg_ctl_status(self) -> bool:
         if not (self.data_dir / "PG_VERSION").exists():

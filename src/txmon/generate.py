@@ -19,6 +19,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 STATUSES: tuple[str, ...] = (
     "approved",
@@ -274,10 +275,12 @@ def resolved_incidents(config: GeneratorConfig) -> tuple[Incident, ...]:
     return tuple(sorted(incidents, key=lambda incident: incident.started_at))
 
 
-def crisis_scenario(days: float = 3.0, seed: int = 7, crisis_minutes: int = 61) -> GeneratorConfig:
+def crisis_scenario(
+    days: float = 3.0, seed: int = 7, crisis_minutes: int = 61, **options: Any
+) -> GeneratorConfig:
     """Normal traffic whose last `crisis_minutes` minutes are an approval collapse, as in the
-    real data set; no other incident."""
-    base = GeneratorConfig(days=days, seed=seed, incidents=())
+    real data set; no other incident. `options` are further GeneratorConfig fields."""
+    base = GeneratorConfig(days=days, seed=seed, incidents=(), **options)
     minutes = total_minutes(days)
     if not 0 < crisis_minutes <= minutes:
         raise ValueError(f"crisis_minutes must be in [1, {minutes}], got {crisis_minutes}")

@@ -58,10 +58,14 @@ def dbt_arguments(command: str, extra: Sequence[str] = (), quiet: bool = False) 
     home = txmon_home()
     args = [
         command,
-        "--project-dir", str(project),
-        "--profiles-dir", str(project),
-        "--target-path", str(home / "dbt" / "target"),
-        "--log-path", str(home / "dbt" / "logs"),
+        "--project-dir",
+        str(project),
+        "--profiles-dir",
+        str(project),
+        "--target-path",
+        str(home / "dbt" / "target"),
+        "--log-path",
+        str(home / "dbt" / "logs"),
     ]
     if quiet:
         args = ["--quiet", *args]

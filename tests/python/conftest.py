@@ -41,19 +41,30 @@ def _with_database(server: str, name: str) -> str:
     return f"{url}?{query}" if query else url
 
 
+def make_database(server: str) -> str:
+    """Create an empty database on the server under test and return its URL."""
+    name = f"txmon_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+    return _with_database(server, name)
+
+
+def drop_database(server: str, url: str) -> None:
+    name = url.partition("?")[0].rsplit("/", 1)[1]
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
+        )
+
+
 @pytest.fixture()
 def database_url(server_url: str) -> Iterator[str]:
     """A fresh empty database for one test, dropped afterwards."""
-    name = f"txmon_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+    url = make_database(server_url)
     try:
-        yield _with_database(server_url, name)
+        yield url
     finally:
-        with psycopg.connect(server_url, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
-            )
+        drop_database(server_url, url)
 
 
 @pytest.fixture()

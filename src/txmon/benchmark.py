@@ -1,0 +1,182 @@
+"""`txmon benchmark`: time the pipeline and score its detections on generated data.
+
+Each scenario gets a scratch database on the server txmon uses: generate three days, load,
+build, then compare the episodes found with the incidents planted. Prints figures; asserts
+nothing (tests check behaviour, this measures it).
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from txmon import generate, loading, monitoring, pipeline
+from txmon.database import connect, database_url
+from txmon.settings import txmon_home
+
+
+@dataclass(frozen=True)
+class ScenarioResult:
+    name: str
+    minutes: int
+    load_seconds: float
+    build_seconds: float
+    incidents: int
+    detected: int
+    episodes: int
+    unexplained_episodes: int
+    median_delay_minutes: float | None
+
+
+@contextmanager
+def scratch_database(server_url: str) -> Iterator[str]:
+    """A database created for one scenario and dropped afterwards."""
+    base, _, query = server_url.partition("?")
+    root = base.rsplit("/", 1)[0]
+    name = f"txmon_bench_{uuid.uuid4().hex[:10]}"
+    admin = f"{root}/postgres" + (f"?{query}" if query else "")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+    try:
+        yield f"{root}/{name}" + (f"?{query}" if query else "")
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
+            )
+
+
+def _score(
+    incidents: tuple[generate.Incident, ...], episodes: list[monitoring.Episode]
+) -> tuple[int, int, list[float]]:
+    detected = 0
+    delays: list[float] = []
+    for incident in incidents:
+        matches = [
+            episode
+            for episode in episodes
+            if episode.metric_name == incident.metric
+            and episode.started_at.replace(tzinfo=None) < incident.ended_at
+            and (
+                episode.ended_at is None
+                or episode.ended_at.replace(tzinfo=None) > incident.started_at
+            )
+        ]
+        if matches:
+            detected += 1
+            first = min(episode.started_at.replace(tzinfo=None) for episode in matches)
+            delays.append(max((first - incident.started_at).total_seconds() / 60, 0))
+    # An episode is explained by any incident it overlaps, whatever the metric: a denied surge
+    # also lowers the approval rate.
+    slack = timedelta(minutes=15)
+    unexplained = sum(
+        1
+        for episode in episodes
+        if not any(
+            episode.started_at.replace(tzinfo=None) < incident.ended_at + slack
+            and (
+                episode.ended_at is None
+                or episode.ended_at.replace(tzinfo=None) > incident.started_at
+            )
+            for incident in incidents
+        )
+    )
+    return detected, unexplained, delays
+
+
+def run_scenario(
+    server_url: str, name: str, config: generate.GeneratorConfig, folder: Path
+) -> ScenarioResult:
+    path = folder / f"{name}.csv"
+    summary = generate.write_counts_csv(path, config)
+    with scratch_database(server_url) as url:
+        with connect(url) as conn:
+            load = loading.load_file(conn, path)
+        started = time.monotonic()
+        pipeline.build(url=url, quiet=True)
+        build_seconds = time.monotonic() - started
+        with connect(url) as conn:
+            episodes = monitoring.episodes(conn)
+    detected, unexplained, delays = _score(summary.incidents, episodes)
+    delays.sort()
+    return ScenarioResult(
+        name=name,
+        minutes=summary.minutes,
+        load_seconds=load.seconds,
+        build_seconds=build_seconds,
+        incidents=len(summary.incidents),
+        detected=detected,
+        episodes=len(episodes),
+        unexplained_episodes=unexplained,
+        median_delay_minutes=delays[len(delays) // 2] if delays else None,
+    )
+
+
+def slowest_nodes(limit: int = 5) -> list[tuple[str, float]]:
+    results = json.loads((pipeline.target_dir() / "run_results.json").read_text())["results"]
+    timings = [
+        (result["unique_id"].split(".")[-1], float(result["execution_time"])) for result in results
+    ]
+    return sorted(timings, key=lambda item: item[1], reverse=True)[:limit]
+
+
+def run_benchmark(
+    say: Callable[[str], None], seeds: int = 3, days: float = 3.0
+) -> list[ScenarioResult]:
+    server_url = database_url()
+    folder = txmon_home() / "benchmark"
+    folder.mkdir(parents=True, exist_ok=True)
+    scenarios = []
+    for seed in range(1, seeds + 1):
+        scenarios.append((f"flat-{seed}", generate.GeneratorConfig(days=days, seed=seed)))
+        scenarios.append(
+            (
+                f"cycle-{seed}",
+                generate.GeneratorConfig(days=days, seed=100 + seed, daily_cycle=True),
+            )
+        )
+    scenarios.append(("crisis", generate.crisis_scenario(days=days, seed=7)))
+    results = []
+    say(
+        f"{'scenario':<10} {'minutes':>7} {'load s':>7} {'build s':>8} {'found':>7} {'episodes':>8} "
+        f"{'unexpl.':>7} {'delay':>6}"
+    )
+    for name, config in scenarios:
+        result = run_scenario(server_url, name, config, folder)
+        results.append(result)
+        delay = (
+            "-" if result.median_delay_minutes is None else f"{result.median_delay_minutes:.0f}m"
+        )
+        say(
+            f"{result.name:<10} {result.minutes:>7} {result.load_seconds:>7.2f} "
+            f"{result.build_seconds:>8.2f} {result.detected:>3}/{result.incidents:<3} "
+            f"{result.episodes:>8} {result.unexplained_episodes:>7} {delay:>6}"
+        )
+    incidents = sum(result.incidents for result in results)
+    detected = sum(result.detected for result in results)
+    unexplained = sum(result.unexplained_episodes for result in results)
+    builds = sorted(result.build_seconds for result in results)
+    say("")
+    say(
+        f"detected {detected}/{incidents} planted incidents; {unexplained} episodes matched no incident"
+    )
+    say(
+        f"dbt build of {days:g} days: median {builds[len(builds) // 2]:.2f}s, max {builds[-1]:.2f}s"
+    )
+    say(
+        "slowest dbt nodes in the last build: "
+        + ", ".join(f"{n} {s:.2f}s" for n, s in slowest_nodes())
+    )
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    say(f"peak memory of this process: {peak_mib:.0f} MiB")
+    return results

@@ -1,0 +1,35 @@
+"""Shared steps of the end-to-end tests: generate, load, build and query a test database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from txmon import generate, pipeline
+from txmon.database import connect
+from txmon.loading import load_file
+
+
+def load_config(
+    url: str, folder: Path, config: generate.GeneratorConfig, name: str = "data.csv"
+) -> Path:
+    path = folder / name
+    generate.write_counts_csv(path, config)
+    with connect(url) as conn:
+        summary = load_file(conn, path)
+    assert summary.rows_rejected == 0
+    return path
+
+
+def build(url: str, mode: str | None = None, select: str | None = None) -> None:
+    extra: list[str] = []
+    if select:
+        extra += ["--select", select]
+    if mode:
+        extra = pipeline.with_vars(extra, {"baseline_mode": mode})
+    pipeline.build(extra, url=url, quiet=True)
+
+
+def rows(url: str, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    with connect(url) as conn:
+        return list(conn.execute(statement, params).fetchall())

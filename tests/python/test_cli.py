@@ -1,0 +1,172 @@
+"""The txmon command as a user runs it: a real process, a real database, real files."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from helpers import rows
+
+TXMON = str(Path(sys.executable).parent / "txmon")
+
+
+def run(
+    env: dict[str, str], *args: str, cwd: Path | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [TXMON, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
+    assert result.returncode == 1, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("txmon: error: ")
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+@pytest.mark.slow
+def test_generate_load_build_monitor_status(
+    txmon_env: dict[str, str], database_url: str, tmp_path: Path
+) -> None:
+    data = tmp_path / "crisis.csv"
+    generated = run(txmon_env, "generate", str(data), "--days", "1", "--seed", "4", "--crisis")
+    assert generated.returncode == 0, generated.stderr
+    assert (tmp_path / "crisis.labels.csv").read_text().startswith("kind,metric,started_at")
+
+    loaded = run(txmon_env, "load", str(data))
+    assert loaded.returncode == 0, loaded.stderr
+    assert "8,640 rows loaded, 0 rejected" in loaded.stdout
+    again = run(txmon_env, "load", str(data))
+    assert again.returncode == 0 and "already loaded" in again.stdout
+
+    built = run(txmon_env, "build")
+    assert built.returncode == 0, built.stdout[-3000:] + built.stderr
+    assert "build passed" in built.stdout
+
+    monitored = run(txmon_env, "monitor", "--json")
+    assert monitored.returncode == 0, monitored.stderr
+    document = json.loads(monitored.stdout)
+    assert set(document) >= {"current_minute", "metrics", "thresholds", "persistence_analysis"}
+    assert document["current_minute"] == "2025-07-12 23:59:00"
+    assert set(document["metrics"]) >= {"failed_rate", "denied_rate", "reversed_rate"}
+    assert set(document["thresholds"]) >= {"failed", "denied", "reversed"}
+    assert document["persistence_analysis"]["approval"]["severity"] == "SEVERE"
+
+    status = run(txmon_env, "status")
+    assert status.returncode == 0
+    assert "approval_rate" in status.stdout and "SEVERE" in status.stdout
+    assert "overall: SEVERE" in status.stdout
+
+    episodes = run(txmon_env, "episodes", "--metric", "approval_rate")
+    assert episodes.returncode == 0
+    assert "ongoing" in episodes.stdout
+
+    seed_mode = run(txmon_env, "build", "--mode", "seed", "--select", "+current_status")
+    assert seed_mode.returncode == 0, seed_mode.stdout[-2000:]
+    document = json.loads(run(txmon_env, "monitor", "--json").stdout)
+    assert document["baseline_mode"] == "seed"
+
+
+def test_load_with_rejects_exits_2_and_keeps_them(
+    txmon_env: dict[str, str], database_url: str, tmp_path: Path
+) -> None:
+    data = tmp_path / "bad.csv"
+    data.write_text(
+        "timestamp,status,count\n"
+        "2025-01-01 00:00:00,approved,10\n"
+        "not a time,approved,1\n"
+        "2025-01-01 00:01:00,approved,-4\n"
+        "2025-01-01 00:01:00,'; drop table txmon_raw.loads; --,1\n"
+    )
+    result = run(txmon_env, "load", str(data))
+    assert result.returncode == 2
+    assert "1 rows loaded, 3 rejected" in result.stdout
+    assert rows(database_url, "select count(*) from txmon_raw.load_rejects") == [(3,)]
+
+
+def test_missing_file_is_one_clear_line(txmon_env: dict[str, str], tmp_path: Path) -> None:
+    result = run(txmon_env, "load", str(tmp_path / "nope.csv"))
+    assert_one_line_error(result, "nope.csv", "does not exist")
+
+
+def test_unreachable_database_is_one_clear_line(txmon_env: dict[str, str]) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**txmon_env, "TXMON_DATABASE_URL": f"postgresql://postgres@127.0.0.1:{port}/txmon"}
+    for command in (["status"], ["build"], ["monitor", "--json"]):
+        assert_one_line_error(run(env, *command), "cannot connect to PostgreSQL", str(port))
+
+
+def test_bad_database_url_is_one_clear_line(txmon_env: dict[str, str]) -> None:
+    env = {**txmon_env, "TXMON_DATABASE_URL": "mysql://nope"}
+    assert_one_line_error(run(env, "status"), "TXMON_DATABASE_URL")
+
+
+def test_status_before_any_build_says_what_to_do(
+    txmon_env: dict[str, str], database_url: str
+) -> None:
+    assert_one_line_error(run(txmon_env, "status"), "txmon build")
+
+
+@pytest.mark.slow
+def test_dbt_failure_names_the_model(
+    txmon_env: dict[str, str], database_url: str, tmp_path: Path
+) -> None:
+    data = tmp_path / "tiny.csv"
+    data.write_text("timestamp,status,count\n2025-01-01 00:00:00,approved,10\n")
+    assert run(txmon_env, "load", str(data)).returncode == 0
+    result = run(txmon_env, "build", "--vars", "{baseline_mode: bogus}")
+    assert_one_line_error(result, "fct_metric_minutes", "baseline_mode")
+
+
+def test_generate_rejects_bad_arguments(txmon_env: dict[str, str], tmp_path: Path) -> None:
+    assert_one_line_error(
+        run(txmon_env, "generate", str(tmp_path / "x.csv"), "--days", "-1"), "days"
+    )
+
+
+def test_db_env_matches_the_url(txmon_env: dict[str, str], database_url: str) -> None:
+    url = run(txmon_env, "db", "url")
+    assert url.stdout.strip() == database_url
+    exported = run(txmon_env, "db", "env").stdout
+    name = database_url.rsplit("/", 1)[1]
+    assert f"export PGDATABASE={name}" in exported
+
+
+@pytest.mark.slow
+def test_demo_on_a_given_database(
+    txmon_env: dict[str, str], database_url: str, tmp_path: Path
+) -> None:
+    result = run(txmon_env, "demo", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    assert "Planted incidents detected: 6 of 6" in result.stdout or "MISSED" not in result.stdout
+    assert "failed_rate" in result.stdout and "CRITICAL" in result.stdout
+    assert "Try next:" in result.stdout
+
+
+@pytest.mark.slow
+def test_demo_on_the_embedded_server(tmp_path: Path) -> None:
+    env = {key: value for key, value in os.environ.items() if key != "TXMON_DATABASE_URL"}
+    env["TXMON_HOME"] = str(tmp_path / "home")
+    env["TXMON_PROJECT_DIR"] = str(Path(__file__).resolve().parents[2])
+    try:
+        result = run(env, "demo", cwd=tmp_path)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+        assert "embedded PostgreSQL" in result.stdout
+        assert "MISSED" not in result.stdout
+        status = run(env, "db", "status")
+        assert status.returncode == 0 and "running" in status.stdout
+    finally:
+        stopped = run(env, "db", "stop")
+    assert stopped.returncode == 0
+    assert run(env, "db", "status").returncode == 3
