@@ -7,7 +7,9 @@
 {% macro sampling_sigma(metric_kind, expected, denominator) -%}
     case
         when {{ metric_kind }} = 'rate'
-            then sqrt(greatest({{ expected }} * (1 - {{ expected }}), 0) / greatest({{ denominator }}, 1))
+            then sqrt(
+                greatest({{ expected }} * (1 - {{ expected }}), 0) / greatest({{ denominator }}, 1)
+            )
         else sqrt(greatest({{ expected }}, 0) / greatest({{ denominator }}, 1))
     end
 {%- endmacro %}

@@ -9,7 +9,7 @@ with
 minutes as (
 
     select
-        {% if partition_by %}{{ partition_by }} as partition_key,{% else %}1 as partition_key,{% endif %}
+        {% if partition_by %}{{ partition_by }}{% else %}1{% endif %} as partition_key,
         {{ column_name }} as minute_at
 
     from {{ model }}

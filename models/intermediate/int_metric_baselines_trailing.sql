@@ -78,77 +78,94 @@ walk as (
                     + learning.rate * power(learning.clipped_error, 2)
             else walk.state_variance
         end as state_variance,
-        walk.learned_minutes + case when metric_minutes.has_data then 1 else 0 end as learned_minutes
+        walk.learned_minutes
+        + case when metric_minutes.has_data then 1 else 0 end as learned_minutes
 
     from walk
     inner join metric_minutes
         on
             walk.metric_name = metric_minutes.metric_name
             and walk.minute_index + 1 = metric_minutes.minute_index
-    cross join lateral (
-        -- A rate's forecast stays within [0, 1] and a volume's above 0, whatever the trend says.
-        select
-            greatest(
-                least(
-                    walk.state_level + {{ damping }} * walk.state_trend,
-                    case when metric_minutes.metric_kind = 'rate' then 1 end
-                ),
-                0
-            ) as level
-    ) as forecast
-    cross join lateral (
-        select
-            greatest(
-                sqrt(walk.state_variance),
-                {{ sampling_sigma('metric_minutes.metric_kind', 'forecast.level', 'metric_minutes.denominator') }},
-                metric_minutes.min_sigma
-            ) as minute_sigma,
-            greatest(
-                sqrt(walk.state_variance / metric_minutes.window_minutes),
-                {{ sampling_sigma('metric_minutes.metric_kind', 'forecast.level', 'metric_minutes.window_denominator') }},
-                metric_minutes.min_sigma
-            ) as window_sigma
-    ) as spread
-    cross join lateral (
-        select
-            forecast.level as baseline,
-            spread.window_sigma as sigma,
-            case
-                when metric_minutes.direction = 'below'
-                    then forecast.level - {{ sigmas }} * spread.window_sigma
-                else forecast.level + {{ sigmas }} * spread.window_sigma
-            end as threshold,
-            walk.learned_minutes >= {{ min_history }} as is_warm,
-            coalesce(
-                walk.learned_minutes >= {{ min_history }}
-                and metric_minutes.window_has_data
-                and case
-                    when metric_minutes.direction = 'below'
-                        then
-                            metric_minutes.window_value
-                            < forecast.level - {{ sigmas }} * spread.window_sigma
-                    else
-                        metric_minutes.window_value
-                        > forecast.level + {{ sigmas }} * spread.window_sigma
-                end,
-                false
-            ) as is_anomalous
-    ) as judged
-    cross join lateral (
-        select
-            coalesce(
-                abs(metric_minutes.value - forecast.level) > {{ sigmas }} * spread.minute_sigma,
-                false
-            ) as is_clipped,
-            least(
+    -- The step's forecast, spread, verdict and learning, each built on the ones before. They are
+    -- lateral subqueries, not CTEs (hence the ST05 exemptions), because they read the previous
+    -- step from `walk`, which only this recursive term can reference.
+    cross join
+        lateral (  -- noqa: ST05
+            -- A rate's forecast stays within [0, 1] and a volume's above 0,
+            -- whatever the trend says.
+            select
                 greatest(
-                    metric_minutes.value - forecast.level, -{{ sigmas }} * spread.minute_sigma
-                ),
-                {{ sigmas }} * spread.minute_sigma
-            ) as clipped_error,
-            -- Plain averaging while history is short, exponential forgetting afterwards.
-            greatest(metric_minutes.smoothing_rate, 1.0 / (walk.learned_minutes + 1)) as rate
-    ) as learning
+                    least(
+                        walk.state_level + {{ damping }} * walk.state_trend,
+                        case when metric_minutes.metric_kind = 'rate' then 1 end
+                    ),
+                    0
+                ) as level
+        ) as forecast
+    cross join
+        lateral (  -- noqa: ST05
+            select
+                greatest(
+                    sqrt(walk.state_variance),
+                    {{ sampling_sigma(
+                        'metric_minutes.metric_kind',
+                        'forecast.level',
+                        'metric_minutes.denominator'
+                    ) }},
+                    metric_minutes.min_sigma
+                ) as minute_sigma,
+                greatest(
+                    sqrt(walk.state_variance / metric_minutes.window_minutes),
+                    {{ sampling_sigma(
+                        'metric_minutes.metric_kind',
+                        'forecast.level',
+                        'metric_minutes.window_denominator'
+                    ) }},
+                    metric_minutes.min_sigma
+                ) as window_sigma
+        ) as spread
+    cross join
+        lateral (  -- noqa: ST05
+            select
+                forecast.level as baseline,
+                spread.window_sigma as sigma,
+                case
+                    when metric_minutes.direction = 'below'
+                        then forecast.level - {{ sigmas }} * spread.window_sigma
+                    else forecast.level + {{ sigmas }} * spread.window_sigma
+                end as threshold,
+                walk.learned_minutes >= {{ min_history }} as is_warm,
+                coalesce(
+                    walk.learned_minutes >= {{ min_history }}
+                    and metric_minutes.window_has_data
+                    and case
+                        when metric_minutes.direction = 'below'
+                            then
+                                metric_minutes.window_value
+                                < forecast.level - {{ sigmas }} * spread.window_sigma
+                        else
+                            metric_minutes.window_value
+                            > forecast.level + {{ sigmas }} * spread.window_sigma
+                    end,
+                    false
+                ) as is_anomalous
+        ) as judged
+    cross join
+        lateral (  -- noqa: ST05
+            select
+                coalesce(
+                    abs(metric_minutes.value - forecast.level) > {{ sigmas }} * spread.minute_sigma,
+                    false
+                ) as is_clipped,
+                least(
+                    greatest(
+                        metric_minutes.value - forecast.level, -{{ sigmas }} * spread.minute_sigma
+                    ),
+                    {{ sigmas }} * spread.minute_sigma
+                ) as clipped_error,
+                -- Plain averaging while history is short, exponential forgetting afterwards.
+                greatest(metric_minutes.smoothing_rate, 1.0 / (walk.learned_minutes + 1)) as rate
+        ) as learning
 
 ),
 

@@ -25,7 +25,7 @@ spine as (
     from bounds
     cross join
         lateral generate_series(
-            bounds.first_minute_at, bounds.last_minute_at, interval '1 minute'
+            first_minute_at, last_minute_at, interval '1 minute'
         ) as minute_at
 
 ),

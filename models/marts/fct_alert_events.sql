@@ -62,9 +62,11 @@ final as (
         threshold,
         case
             when event_type = 'RECOVERY'
-                then upper(metric_name) || ' recovered after ' || previous_consecutive_minutes
-                || ' minutes (was ' || previous_severity || ')'
-            else upper(metric_name) || ' anomaly persisted for ' || consecutive_minutes || ' minutes'
+                then
+                    upper(metric_name) || ' recovered after ' || previous_consecutive_minutes
+                    || ' minutes (was ' || previous_severity || ')'
+            else
+                upper(metric_name) || ' anomaly persisted for ' || consecutive_minutes || ' minutes'
         end as message,
         baseline_mode
 

@@ -148,8 +148,8 @@ def run_benchmark(
     scenarios.append(("crisis", generate.crisis_scenario(days=days, seed=7)))
     results = []
     say(
-        f"{'scenario':<10} {'minutes':>7} {'load s':>7} {'build s':>8} {'found':>7} {'episodes':>8} "
-        f"{'unexpl.':>7} {'delay':>6}"
+        f"{'scenario':<10} {'minutes':>7} {'load s':>7} {'build s':>8} {'found':>7} "
+        f"{'episodes':>8} {'unexpl.':>7} {'delay':>6}"
     )
     for name, config in scenarios:
         result = run_scenario(server_url, name, config, folder)
@@ -168,7 +168,8 @@ def run_benchmark(
     builds = sorted(result.build_seconds for result in results)
     say("")
     say(
-        f"detected {detected}/{incidents} planted incidents; {unexplained} episodes matched no incident"
+        f"detected {detected}/{incidents} planted incidents; "
+        f"{unexplained} episodes matched no incident"
     )
     say(
         f"dbt build of {days:g} days: median {builds[len(builds) // 2]:.2f}s, max {builds[-1]:.2f}s"

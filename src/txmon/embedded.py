@@ -167,7 +167,7 @@ class EmbeddedServer:
             run_as,
             timeout=120,
         )
-        # Listen on loopback only; no Unix socket, whose path length limits would bite in deep folders.
+        # Loopback only, and no Unix socket: its path length limit bites in deep folders.
         with (self.data_dir / "postgresql.conf").open("a") as conf:
             conf.write(
                 "\n# txmon embedded server\n"

@@ -9,8 +9,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from helpers import build, load_config, rows
 
+from helpers import build, load_config, rows
 from txmon import generate
 from txmon.database import connect
 from txmon.loading import load_file
@@ -139,7 +139,7 @@ def test_no_look_ahead(
         "\n".join([lines[0], *(line for line in lines[1:] if line[:19] <= cut_minute)]) + "\n"
     )
 
-    from conftest import make_database, drop_database
+    from conftest import drop_database, make_database
 
     cut_url = make_database(server_url)
     try:
@@ -150,7 +150,8 @@ def test_no_look_ahead(
         query = (
             "select m.metric_minute_id, m.judged_value, m.baseline, m.threshold, m.is_anomalous,"
             " s.consecutive_minutes, s.severity, s.episode_id"
-            " from monitoring.metric_minutes m join monitoring.metric_status s using (metric_minute_id)"
+            " from monitoring.metric_minutes as m"
+            " inner join monitoring.metric_status as s using (metric_minute_id)"
             " where m.minute_at <= %s::timestamptz order by 1"
         )
         cut_rows = rows(cut_url, query, (cut_minute + "+00",))
@@ -174,7 +175,8 @@ def test_both_input_shapes_give_the_same_minutes(
     build(database_url, select="+fct_metric_minutes")
     from_events = rows(
         database_url,
-        "select metric_name, minute_at, numerator, denominator from txmon.fct_metric_minutes order by 1, 2",
+        "select metric_name, minute_at, numerator, denominator"
+        " from txmon.fct_metric_minutes order by 1, 2",
     )
     with connect(database_url) as conn:
         conn.execute("truncate txmon_raw.transactions")
@@ -183,7 +185,8 @@ def test_both_input_shapes_give_the_same_minutes(
     build(database_url, select="+fct_metric_minutes")
     from_counts = rows(
         database_url,
-        "select metric_name, minute_at, numerator, denominator from txmon.fct_metric_minutes order by 1, 2",
+        "select metric_name, minute_at, numerator, denominator"
+        " from txmon.fct_metric_minutes order by 1, 2",
     )
     assert len(from_counts) == generate.total_minutes(config.days) * 5
     assert from_events == from_counts
@@ -206,13 +209,14 @@ def test_outage_minutes_are_zero_rows_not_holes(
     build(database_url)
     volume = rows(
         database_url,
-        "select to_char(minute_at at time zone 'UTC', 'HH24:MI'), numerator from monitoring.metric_minutes"
-        " where metric_name = 'volume' order by minute_at",
+        "select to_char(minute_at at time zone 'UTC', 'HH24:MI'), numerator"
+        " from monitoring.metric_minutes where metric_name = 'volume' order by minute_at",
     )
     assert volume == [("00:00", 12), ("00:01", 0), ("00:02", 0), ("00:03", 0), ("00:04", 15)]
     failed = rows(
         database_url,
-        "select value from monitoring.metric_minutes where metric_name = 'failed_rate' order by minute_at",
+        "select value from monitoring.metric_minutes"
+        " where metric_name = 'failed_rate' order by minute_at",
     )
     assert [value for (value,) in failed] == [pytest.approx(2 / 12), 0, 0, 0, 0]
 
@@ -234,7 +238,7 @@ def test_late_data_are_included_on_the_next_build(
     build(database_url)
     found = rows(
         database_url,
-        "select to_char(minute_at at time zone 'UTC', 'HH24:MI'), value from monitoring.metric_minutes"
-        " where metric_name = 'failed_rate' order by minute_at",
+        "select to_char(minute_at at time zone 'UTC', 'HH24:MI'), value"
+        " from monitoring.metric_minutes where metric_name = 'failed_rate' order by minute_at",
     )
     assert found == [("00:02", 0), ("00:03", 0), ("00:04", 0), ("00:05", 0.5), ("00:06", 0)]

@@ -1,0 +1,126 @@
+"""Check txmon against the public reference data set, when it is present beside the checkout.
+
+    python scripts/check_reference_data.py [FOLDER]
+
+FOLDER holds transactions.csv and transactions_anomaly.csv (default: ../shared/data/cloudwalk).
+The data are never committed and the test suite does not need them; this script is the
+acceptance check that CI runs when they are there. It exits 1 on a mismatch.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from txmon import loading, monitoring, pipeline
+from txmon.benchmark import scratch_database
+from txmon.database import connect, database_url
+
+# What the prototype's own code prints for transactions_anomaly.csv.
+SEED_FIGURES = {
+    "current_minute": "2025-07-15 13:44:00",
+    "thresholds": {
+        "failed": 0.2826865352002397,
+        "denied": 0.3003039373633661,
+        "reversed": 0.03174767527889623,
+    },
+    "persistence_analysis": {
+        "failed": {"consecutive_minutes": 17, "severity": "INFO"},
+        "denied": {"consecutive_minutes": 0, "severity": "HEALTHY"},
+        "reversed": {"consecutive_minutes": 0, "severity": "HEALTHY"},
+    },
+}
+
+
+def check(condition: bool, message: str, failures: list[str]) -> None:
+    print(("ok    " if condition else "FAIL  ") + message)
+    if not condition:
+        failures.append(message)
+
+
+def build_and_read(url: str, mode: str) -> tuple[dict, list[monitoring.Episode], float]:
+    started = time.monotonic()
+    pipeline.build(pipeline.with_vars([], {"baseline_mode": mode}), url=url, quiet=True)
+    seconds = time.monotonic() - started
+    with connect(url) as conn:
+        return monitoring.monitor_document(conn), monitoring.episodes(conn), seconds
+
+
+def check_anomaly_file(server: str, path: Path, failures: list[str]) -> None:
+    with scratch_database(server) as url:
+        with connect(url) as conn:
+            summary = loading.load_file(conn, path)
+        print(loading.format_summary(summary))
+
+        document, _, seconds = build_and_read(url, "seed")
+        print(f"seed mode build: {seconds:.2f}s")
+        check(
+            document["current_minute"] == SEED_FIGURES["current_minute"],
+            "seed current_minute",
+            failures,
+        )
+        for metric, expected in SEED_FIGURES["thresholds"].items():
+            actual = document["thresholds"][metric]
+            check(abs(actual - expected) < 1e-9, f"seed threshold {metric} {actual!r}", failures)
+        for metric, expected in SEED_FIGURES["persistence_analysis"].items():
+            actual = document["persistence_analysis"][metric]
+            check(actual == expected, f"seed persistence {metric} {actual}", failures)
+
+        document, episodes, seconds = build_and_read(url, "trailing")
+        print(f"trailing mode build: {seconds:.2f}s")
+        persistence = document["persistence_analysis"]
+        print("trailing persistence:", persistence)
+        approval = persistence["approval"]
+        check(
+            approval["severity"] == "SEVERE" and approval["consecutive_minutes"] >= 60,
+            f"trailing approval_rate SEVERE for the whole crisis {approval}",
+            failures,
+        )
+        failed = persistence["failed"]
+        check(
+            failed["severity"] in {"CRITICAL", "SEVERE"} and failed["consecutive_minutes"] >= 58,
+            f"trailing failed_rate from its first failing minute (12:47) {failed}",
+            failures,
+        )
+        denied = [
+            episode
+            for episode in episodes
+            if episode.metric_name == "denied_rate"
+            and monitoring.format_minute(episode.started_at) == "2025-07-15 12:44:00"
+        ]
+        check(bool(denied), "trailing denied_rate surge seen from 12:44", failures)
+
+
+def report_normal_file(server: str, path: Path) -> None:
+    with scratch_database(server) as url:
+        with connect(url) as conn:
+            loading.load_file(conn, path)
+        _, episodes, seconds = build_and_read(url, "trailing")
+    print(f"{path.name}: trailing build {seconds:.2f}s, {len(episodes)} episodes")
+    for episode in episodes:
+        ended = monitoring.format_minute(episode.ended_at) if episode.ended_at else "ongoing"
+        print(
+            f"  {episode.metric_name:<14} {monitoring.format_minute(episode.started_at)} -> {ended}"
+            f"  {episode.minutes:>3} min  {episode.peak_severity}"
+        )
+
+
+def main() -> int:
+    folder = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("../shared/data/cloudwalk")
+    anomaly = folder / "transactions_anomaly.csv"
+    if not anomaly.exists():
+        print(f"reference data not found in {folder}: nothing to check")
+        return 0
+    failures: list[str] = []
+    server = database_url()
+    check_anomaly_file(server, anomaly, failures)
+    normal = folder / "transactions.csv"
+    if normal.exists():
+        report_normal_file(server, normal)
+    print("reference check: " + ("FAILED: " + "; ".join(failures) if failures else "passed"))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
