@@ -57,7 +57,7 @@ final as (
             end,
             false
         ) as is_anomalous,
-        false as is_clipped,
+        false as is_outlier,
         'seed' as baseline_mode
 
     from metric_minutes

@@ -2,13 +2,16 @@
 -- it only, so the judged minute is never in its own baseline and later data never change an
 -- earlier verdict.
 --
--- The forecast is exponential smoothing of level and (damped) trend, which follows slow changes
--- such as a daily cycle without lagging behind them. It learns robustly: a minute's deviation
--- from the forecast is clipped to threshold_sigmas spreads before the level learns it, and a
--- clipped minute teaches neither the trend nor the spread. An anomaly therefore moves the
+-- The forecast is an exponentially weighted level (half-life per metric in the
+-- metric_definitions seed), which follows slow changes such as a daily cycle. It learns
+-- robustly. An outlier (a minute whose window is beyond the threshold on either side, or a
+-- minute two spreads further out) has its deviation clipped to threshold_sigmas spreads, is
+-- learnt at outlier_learning_share of the normal rate and does not teach the spread. A minute
+-- with fewer transactions than usual teaches a rate less. An anomaly therefore moves the
 -- baseline by a small bounded amount per minute and cannot inflate what it is compared with,
--- while a lasting change of level is still followed. Each minute depends on the state
--- left by the one before, hence a recursive walk over the minutes instead of window functions.
+-- while a lasting change of level still becomes the new normal in time.
+-- Each minute depends on the state left by the one before, hence a recursive walk over the
+-- minutes instead of window functions.
 --
 -- The spread is the largest of: the learnt spread of the residuals (scaled to the evaluation
 -- window), the sampling noise expected at the forecast for the window's volume (binomial for
@@ -17,8 +20,7 @@
 
 {%- set sigmas = var('threshold_sigmas') | float %}
 {%- set min_history = var('min_history_minutes') | int %}
-{%- set damping = var('trend_damping') | float %}
-{%- set trend_gain = var('trend_gain') | float %}
+{%- set outlier_share = var('outlier_learning_share') | float %}
 
 with recursive
 
@@ -39,10 +41,10 @@ walk as (
         null::float8 as threshold,
         false as is_warm,
         false as is_anomalous,
-        false as is_clipped,
+        false as is_outlier,
         case when metric_minutes.has_data then metric_minutes.value end::float8 as state_level,
-        0::float8 as state_trend,
         0::float8 as state_variance,
+        metric_minutes.denominator::float8 as state_denominator,
         case when metric_minutes.has_data then 1 else 0 end as learned_minutes
 
     from metric_minutes
@@ -58,26 +60,21 @@ walk as (
         judged.threshold,
         judged.is_warm,
         judged.is_anomalous,
-        learning.is_clipped,
+        learning.is_outlier,
         case
             when not metric_minutes.has_data then forecast.level
             when forecast.level is null then metric_minutes.value
             else forecast.level + learning.rate * learning.clipped_error
         end as state_level,
         case
-            when metric_minutes.has_data and forecast.level is not null and not learning.is_clipped
-                then
-                    {{ damping }} * walk.state_trend
-                    + metric_minutes.smoothing_rate * {{ trend_gain }} * learning.clipped_error
-            else {{ damping }} * walk.state_trend
-        end as state_trend,
-        case
-            when metric_minutes.has_data and forecast.level is not null and not learning.is_clipped
+            when metric_minutes.has_data and forecast.level is not null and not learning.is_outlier
                 then
                     (1 - learning.rate) * walk.state_variance
                     + learning.rate * power(learning.clipped_error, 2)
             else walk.state_variance
         end as state_variance,
+        walk.state_denominator + metric_minutes.smoothing_rate
+        * (metric_minutes.denominator - walk.state_denominator) as state_denominator,
         walk.learned_minutes
         + case when metric_minutes.has_data then 1 else 0 end as learned_minutes
 
@@ -91,16 +88,8 @@ walk as (
     -- step from `walk`, which only this recursive term can reference.
     cross join
         lateral (  -- noqa: ST05
-            -- A rate's forecast stays within [0, 1] and a volume's above 0,
-            -- whatever the trend says.
-            select
-                greatest(
-                    least(
-                        walk.state_level + {{ damping }} * walk.state_trend,
-                        case when metric_minutes.metric_kind = 'rate' then 1 end
-                    ),
-                    0
-                ) as level
+            -- The forecast for this minute: the level learnt from the minutes before it.
+            select walk.state_level as level
         ) as forecast
     cross join
         lateral (  -- noqa: ST05
@@ -152,19 +141,51 @@ walk as (
         ) as judged
     cross join
         lateral (  -- noqa: ST05
+            -- An outlier is a minute whose window is beyond the threshold on either side, or a
+            -- single minute far beyond it (the first minutes of an outage); outliers are only
+            -- recognised once the spread has been learnt from history.
             select
                 coalesce(
-                    abs(metric_minutes.value - forecast.level) > {{ sigmas }} * spread.minute_sigma,
-                    false
-                ) as is_clipped,
-                least(
-                    greatest(
-                        metric_minutes.value - forecast.level, -{{ sigmas }} * spread.minute_sigma
+                    walk.learned_minutes >= {{ min_history }}
+                    and (
+                        metric_minutes.window_has_data
+                        and abs(metric_minutes.window_value - forecast.level)
+                        > {{ sigmas }} * spread.window_sigma
+                        or abs(metric_minutes.value - forecast.level)
+                        > {{ sigmas + 2 }} * spread.minute_sigma
                     ),
-                    {{ sigmas }} * spread.minute_sigma
-                ) as clipped_error,
-                -- Plain averaging while history is short, exponential forgetting afterwards.
-                greatest(metric_minutes.smoothing_rate, 1.0 / (walk.learned_minutes + 1)) as rate
+                    false
+                ) as is_outlier,
+                -- A minute with fewer transactions than usual says less about a rate: during an
+                -- outage, three transactions must not move the baseline.
+                coalesce(
+                    least(metric_minutes.denominator / nullif(walk.state_denominator, 0), 1), 1
+                ) as weight
+        ) as deviation
+    cross join
+        lateral (  -- noqa: ST05
+            select
+                deviation.is_outlier,
+                deviation.weight,
+                -- Only outliers are clipped: clipping the ordinary spikes of a skewed,
+                -- low-count rate would bias its baseline downwards.
+                case
+                    when deviation.is_outlier
+                        then
+                            greatest(
+                                least(
+                                    metric_minutes.value - forecast.level,
+                                    {{ sigmas }} * spread.minute_sigma
+                                ),
+                                -{{ sigmas }} * spread.minute_sigma
+                            )
+                    else metric_minutes.value - forecast.level
+                end as clipped_error,
+                -- Plain averaging while history is short, exponential forgetting afterwards;
+                -- an outlying minute is learnt at a fraction of that rate.
+                greatest(metric_minutes.smoothing_rate, 1.0 / (walk.learned_minutes + 1))
+                * case when deviation.is_outlier then {{ outlier_share }} else 1 end
+                * deviation.weight as rate
         ) as learning
 
 ),
@@ -192,7 +213,7 @@ final as (
         (metric_minutes.window_value - walk.baseline) / nullif(walk.sigma, 0) as z_score,
         walk.is_warm,
         walk.is_anomalous,
-        walk.is_clipped,
+        walk.is_outlier,
         'trailing' as baseline_mode
 
     from walk

@@ -51,7 +51,7 @@ final as (
         z_score,
         is_warm,
         is_anomalous,
-        is_clipped,
+        is_outlier,
         baseline_mode
 
     from scored_minutes

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -36,6 +36,7 @@ class ScenarioResult:
     episodes: int
     unexplained_episodes: int
     median_delay_minutes: float | None
+    coverage: float
 
 
 @contextmanager
@@ -54,6 +55,26 @@ def scratch_database(server_url: str) -> Iterator[str]:
             conn.execute(
                 sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
             )
+
+
+def _naive(moment: datetime | None) -> datetime | None:
+    return moment.replace(tzinfo=None) if moment else None
+
+
+def _coverage(
+    incidents: tuple[generate.Incident, ...], episodes: list[monitoring.Episode]
+) -> float:
+    """Share of the planted incident minutes that lie inside an episode of the right metric."""
+    planted = sum(incident.minutes for incident in incidents)
+    covered = 0
+    for incident in incidents:
+        for episode in episodes:
+            if episode.metric_name != incident.metric:
+                continue
+            start = max(incident.started_at, _naive(episode.started_at) or incident.started_at)
+            end = min(incident.ended_at, _naive(episode.ended_at) or incident.ended_at)
+            covered += max(int((end - start).total_seconds() // 60), 0)
+    return covered / planted if planted else 1.0
 
 
 def _score(
@@ -119,6 +140,7 @@ def run_scenario(
         episodes=len(episodes),
         unexplained_episodes=unexplained,
         median_delay_minutes=delays[len(delays) // 2] if delays else None,
+        coverage=_coverage(summary.incidents, episodes),
     )
 
 
@@ -146,6 +168,23 @@ def run_benchmark(
             )
         )
     scenarios.append(("crisis", generate.crisis_scenario(days=days, seed=7)))
+    # Long degradations must keep paging, not become the new normal within the hour.
+    day_two = generate.GeneratorConfig().start + timedelta(days=1)
+    scenarios.append(
+        (
+            "long",
+            generate.GeneratorConfig(
+                days=days,
+                seed=77,
+                daily_cycle=True,
+                incidents=(
+                    generate.Incident("failed_burst", day_two, 360, 0.05),
+                    generate.Incident("denied_surge", day_two + timedelta(hours=9), 240, 0.15),
+                    generate.Incident("volume_drop", day_two + timedelta(hours=16), 180, 0.4),
+                ),
+            ),
+        )
+    )
     results = []
     say(
         f"{'scenario':<10} {'minutes':>7} {'load s':>7} {'build s':>8} {'found':>7} "
@@ -160,7 +199,8 @@ def run_benchmark(
         say(
             f"{result.name:<10} {result.minutes:>7} {result.load_seconds:>7.2f} "
             f"{result.build_seconds:>8.2f} {result.detected:>3}/{result.incidents:<3} "
-            f"{result.episodes:>8} {result.unexplained_episodes:>7} {delay:>6}"
+            f"{result.episodes:>8} {result.unexplained_episodes:>7} {delay:>6} "
+            f"{result.coverage:>7.0%}"
         )
     incidents = sum(result.incidents for result in results)
     detected = sum(result.detected for result in results)
