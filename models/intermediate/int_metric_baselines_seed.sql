@@ -35,6 +35,8 @@ final as (
         metric_minutes.denominator,
         metric_minutes.value,
         metric_minutes.has_data,
+        -- The prototype judges a minute without transactions as a rate of 0.
+        true as has_window_data,
         metric_minutes.numerator as window_numerator,
         metric_minutes.denominator as window_denominator,
         1 as window_minutes,

@@ -203,6 +203,7 @@ final as (
         metric_minutes.denominator,
         metric_minutes.value,
         metric_minutes.has_data,
+        metric_minutes.window_has_data as has_window_data,
         metric_minutes.window_numerator,
         metric_minutes.window_denominator,
         metric_minutes.window_minutes,

@@ -17,7 +17,7 @@ with_previous as (
         lag(severity, 1, 'HEALTHY') over by_minute as previous_severity,
         lag(severity_rank, 1, 0) over by_minute as previous_severity_rank,
         lag(episode_id) over by_minute as previous_episode_id,
-        lag(consecutive_minutes, 1, 0) over by_minute as previous_consecutive_minutes
+        lag(episode_minutes, 1, 0) over by_minute as previous_episode_minutes
 
     from metric_status
     window by_minute as (partition by metric_name order by minute_at)
@@ -54,7 +54,7 @@ final as (
         severity,
         previous_severity,
         case
-            when event_type = 'RECOVERY' then previous_consecutive_minutes else consecutive_minutes
+            when event_type = 'RECOVERY' then previous_episode_minutes else episode_minutes
         end as consecutive_minutes,
         value,
         judged_value,
@@ -63,10 +63,10 @@ final as (
         case
             when event_type = 'RECOVERY'
                 then
-                    upper(metric_name) || ' recovered after ' || previous_consecutive_minutes
+                    upper(metric_name) || ' recovered after ' || previous_episode_minutes
                     || ' minutes (was ' || previous_severity || ')'
             else
-                upper(metric_name) || ' anomaly persisted for ' || consecutive_minutes || ' minutes'
+                upper(metric_name) || ' anomaly persisted for ' || episode_minutes || ' minutes'
         end as message,
         baseline_mode
 

@@ -1,5 +1,6 @@
--- One row per episode: a run of consecutive anomalous minutes of one metric that lasted long
--- enough to earn a severity above HEALTHY. Shorter blips stay visible in fct_metric_status.
+-- One row per episode that reached at least the lowest alerting severity (INFO). An episode
+-- runs from its first anomalous minute until recovery_minutes judged healthy minutes in a row
+-- (see fct_metric_status); shorter blips stay visible in fct_metric_status.
 
 with
 
@@ -51,14 +52,16 @@ episodes as (
         episode_id,
         metric_name,
         min(direction) as direction,
-        min(minute_at) as started_at,
-        max(minute_at) as last_anomalous_at,
-        count(*)::integer as minutes,
+        min(episode_started_at) as started_at,
+        max(minute_at) as last_open_at,
+        max(minute_at) filter (where is_anomalous) as last_anomalous_at,
+        max(episode_minutes) as minutes,
+        count(*) filter (where is_anomalous)::integer as anomalous_minutes,
         max(severity_rank) as peak_severity_rank,
-        max(value) as highest_value,
-        min(value) as lowest_value,
-        max(judged_value) as highest_judged_value,
-        min(judged_value) as lowest_judged_value,
+        max(value) filter (where is_anomalous) as highest_value,
+        min(value) filter (where is_anomalous) as lowest_value,
+        max(judged_value) filter (where is_anomalous) as highest_judged_value,
+        min(judged_value) filter (where is_anomalous) as lowest_judged_value,
         (array_agg(baseline order by minute_at))[1] as baseline_at_start,
         (array_agg(threshold order by minute_at))[1] as threshold_at_start
 
@@ -74,12 +77,13 @@ final as (
         episodes.metric_name,
         episodes.started_at,
         case
-            when episodes.last_anomalous_at < latest_minutes.latest_minute_at
-                then episodes.last_anomalous_at + interval '1 minute'
+            when episodes.last_open_at < latest_minutes.latest_minute_at
+                then episodes.last_open_at + interval '1 minute'
         end as ended_at,
         episodes.last_anomalous_at,
-        episodes.last_anomalous_at = latest_minutes.latest_minute_at as is_ongoing,
+        episodes.last_open_at = latest_minutes.latest_minute_at as is_ongoing,
         episodes.minutes,
+        episodes.anomalous_minutes,
         severity_levels.severity as peak_severity,
         episodes.peak_severity_rank,
         case

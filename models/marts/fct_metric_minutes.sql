@@ -41,6 +41,7 @@ final as (
         denominator,
         value,
         has_data,
+        has_window_data,
         window_minutes,
         window_numerator,
         window_denominator,

@@ -6,9 +6,19 @@
     )
 }}
 
--- Persistence per metric and minute: how many consecutive anomalous minutes end at this minute
--- (gaps and islands: a run's minutes share minute_index - their rank among anomalous minutes),
--- the severity that many minutes earn, and the episode (run) the minute belongs to.
+-- Persistence per metric and minute.
+--
+-- consecutive_minutes is the prototype's measure: anomalous minutes in a row ending at this
+-- minute (gaps and islands: a run's minutes share minute_index minus their rank).
+--
+-- Episodes add hysteresis: an episode ends only after recovery_minutes judged healthy minutes
+-- in a row, so an anomaly that comes back sooner continues the same episode instead of opening
+-- a new one, and minutes without data to judge neither end nor extend it (missing data is not
+-- a recovery). episode_minutes is how long the episode has persisted, from its first to its
+-- latest anomalous minute; the severity_levels seed maps it to a severity. With
+-- recovery_minutes = 0 an episode is exactly a run of consecutive anomalous minutes.
+
+{%- set recovery = [recovery_minutes(), 1] | max %}
 
 with
 
@@ -45,7 +55,13 @@ islands as (
         minute_index - row_number() over (
             partition by metric_name, is_anomalous
             order by minute_index
-        ) as island_key
+        ) as island_key,
+        -- Judged healthy minutes so far: recovery is counted in these.
+        count(*) filter (where has_window_data and not is_anomalous) over (
+            partition by metric_name
+            order by minute_index
+            rows between unbounded preceding and current row
+        ) as healthy_minutes_so_far
 
     from metric_minutes
 
@@ -63,44 +79,128 @@ runs as (
                 )
             else 0
         end::integer as consecutive_minutes,
-        case
-            when is_anomalous
-                then min(minute_at) over (partition by metric_name, is_anomalous, island_key)
-        end as run_started_at
+        -- For an anomalous minute: judged healthy minutes since the previous anomalous one.
+        healthy_minutes_so_far - lag(healthy_minutes_so_far) over (
+            partition by metric_name, is_anomalous
+            order by minute_index
+        ) as healthy_minutes_between
 
     from islands
+
+),
+
+episode_starts as (
+
+    select
+        *,
+        sum(
+            case
+                when
+                    is_anomalous
+                    and (
+                        healthy_minutes_between is null
+                        or healthy_minutes_between >= {{ recovery }}
+                    )
+                    then 1
+                else 0
+            end
+        ) over (
+            partition by metric_name
+            order by minute_index
+            rows between unbounded preceding and current row
+        ) as episode_number
+
+    from runs
+
+),
+
+latest_anomalies as (
+
+    select
+        *,
+        max(case when is_anomalous then minute_index end) over (
+            partition by metric_name
+            order by minute_index
+            rows between unbounded preceding and current row
+        ) as last_anomalous_index,
+        max(case when is_anomalous then healthy_minutes_so_far end) over (
+            partition by metric_name
+            order by minute_index
+            rows between unbounded preceding and current row
+        ) as healthy_minutes_at_last_anomaly
+
+    from episode_starts
+
+),
+
+episodes as (
+
+    select
+        *,
+        last_anomalous_index is not null
+        and (
+            is_anomalous
+            or healthy_minutes_so_far - healthy_minutes_at_last_anomaly < {{ recovery }}
+        ) as is_in_episode,
+        min(case when is_anomalous then minute_index end) over (
+            partition by metric_name, episode_number
+        ) as episode_start_index,
+        min(case when is_anomalous then minute_at end) over (
+            partition by metric_name, episode_number
+        ) as episode_start_at
+
+    from latest_anomalies
+
+),
+
+persistence as (
+
+    select
+        *,
+        case
+            when is_in_episode then last_anomalous_index - episode_start_index + 1 else 0
+        end::integer as episode_minutes
+
+    from episodes
 
 ),
 
 final as (
 
     select
-        runs.metric_minute_id,
-        runs.metric_name,
-        runs.minute_at,
-        runs.minute_index,
-        runs.value,
-        runs.judged_value,
-        runs.baseline,
-        runs.threshold,
-        runs.z_score,
-        runs.is_anomalous,
-        runs.consecutive_minutes,
+        persistence.metric_minute_id,
+        persistence.metric_name,
+        persistence.minute_at,
+        persistence.minute_index,
+        persistence.value,
+        persistence.judged_value,
+        persistence.baseline,
+        persistence.threshold,
+        persistence.z_score,
+        persistence.is_anomalous,
+        persistence.has_window_data,
+        persistence.consecutive_minutes,
+        persistence.is_in_episode,
+        persistence.episode_minutes,
         severity_bands.severity,
         severity_bands.severity_rank,
         case
-            when runs.is_anomalous
-                then runs.metric_name || '@' || {{ format_minute('runs.run_started_at') }}
+            when persistence.is_in_episode
+                then
+                    persistence.metric_name || '@'
+                    || {{ format_minute('persistence.episode_start_at') }}
         end as episode_id,
-        runs.run_started_at as episode_started_at,
-        runs.baseline_mode
+        case
+            when persistence.is_in_episode then persistence.episode_start_at
+        end as episode_started_at,
+        persistence.baseline_mode
 
-    from runs
+    from persistence
     inner join severity_bands
         on
-            runs.consecutive_minutes >= severity_bands.min_consecutive_minutes
+            persistence.episode_minutes >= severity_bands.min_consecutive_minutes
             and (
-                runs.consecutive_minutes < severity_bands.next_level_minutes
+                persistence.episode_minutes < severity_bands.next_level_minutes
                 or severity_bands.next_level_minutes is null
             )
 

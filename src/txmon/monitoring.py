@@ -28,6 +28,7 @@ class MetricStatus:
     threshold: float | None
     is_anomalous: bool
     consecutive_minutes: int
+    episode_minutes: int
     severity: str
     episode_id: str | None
     baseline_mode: str
@@ -62,7 +63,8 @@ def current_status(conn: psycopg.Connection) -> list[MetricStatus]:
         conn,
         """
         select metric_name, short_name, current_minute_at, value, judged_value, baseline,
-               threshold, is_anomalous, consecutive_minutes, severity, episode_id, baseline_mode
+               threshold, is_anomalous, consecutive_minutes, episode_minutes, severity, episode_id,
+               baseline_mode
         from monitoring.current_status
         order by metric_name
         """,
@@ -110,7 +112,7 @@ def monitor_document(conn: psycopg.Connection) -> dict[str, Any]:
         "thresholds": {status.short_name: status.threshold for status in statuses},
         "persistence_analysis": {
             status.short_name: {
-                "consecutive_minutes": status.consecutive_minutes,
+                "consecutive_minutes": status.episode_minutes,
                 "severity": status.severity,
             }
             for status in statuses

@@ -35,7 +35,7 @@ def status_table(statuses: Sequence[MetricStatus]) -> str:
             _number(status.judged_value, status.metric_name),
             _number(status.baseline, status.metric_name),
             _number(status.threshold, status.metric_name),
-            str(status.consecutive_minutes),
+            str(status.episode_minutes),
             status.severity,
         )
         for status in statuses

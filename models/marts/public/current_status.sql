@@ -49,6 +49,8 @@ final as (
         metric_minutes.is_warm,
         metric_minutes.is_anomalous,
         metric_status.consecutive_minutes,
+        metric_status.episode_minutes,
+        metric_status.is_in_episode,
         metric_status.severity,
         metric_status.severity_rank,
         metric_status.episode_id,

@@ -1,0 +1,13 @@
+{#-
+    How many judged healthy minutes end an episode (var recovery_minutes). An anomaly that comes
+    back sooner continues the same episode. Unset, it is 5 for the trailing model and 0 for the
+    seed model, whose prototype recovered on the first healthy minute.
+-#}
+{% macro recovery_minutes() -%}
+    {%- set configured = var('recovery_minutes', none) -%}
+    {%- if configured is none or configured == '' -%}
+        {{ return(0 if var('baseline_mode') == 'seed' else 5) }}
+    {%- else -%}
+        {{ return(configured | int) }}
+    {%- endif -%}
+{%- endmacro %}
