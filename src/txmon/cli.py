@@ -15,6 +15,12 @@ from txmon import __version__
 from txmon.errors import TxmonError
 
 CONTEXT = {"help_option_names": ["-h", "--help"]}
+CONFIG_OPTION = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Settings file (default: $TXMON_CONFIG, else ./txmon.toml if present).",
+)
 
 
 class TxmonGroup(click.Group):
@@ -295,3 +301,115 @@ def benchmark(seeds: int, days: float) -> None:
     from txmon.benchmark import run_benchmark
 
     run_benchmark(click.echo, seeds=seeds, days=days)
+
+
+# -- alerting ------------------------------------------------------------------------------------
+
+
+@main.command(context_settings=CONTEXT)
+@CONFIG_OPTION
+@click.option(
+    "--replay", is_flag=True, help="Queue the whole history as if dispatched live every minute."
+)
+@click.option("--send", is_flag=True, help="With --replay: deliver what the replay queues.")
+def dispatch(config_path: Path | None, replay: bool, send: bool) -> None:
+    """Queue new alert events as notifications and deliver them through the channels."""
+    from txmon.channels import build_channels
+    from txmon.config import load_settings
+    from txmon.database import database_url
+    from txmon.dispatch import run_dispatch
+
+    if send and not replay:
+        raise click.UsageError("--send goes with --replay")
+    settings = load_settings(config_path)
+    channels = build_channels(settings.channels)
+    summary = run_dispatch(database_url(), settings, channels, replay=replay, send=send)
+    click.echo(summary.text())
+    if summary.delivery is not None and summary.delivery.failed:
+        sys.exit(2)
+
+
+@main.group(context_settings=CONTEXT, invoke_without_command=True)
+@click.option("--status", type=click.Choice(["pending", "sent", "failed", "suppressed"]))
+@click.option("--limit", type=int, default=50, show_default=True)
+@click.pass_context
+def alerts(ctx: click.Context, status: str | None, limit: int) -> None:
+    """List the alert log, latest first."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from txmon.alert_log import entries
+    from txmon.database import connect
+    from txmon.reporting import alert_log_table
+
+    with connect() as conn:
+        click.echo(alert_log_table(entries(conn, status=status, limit=limit)))
+
+
+@alerts.command("export")
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    help="Write the log in the prototype's alert_log.json format.",
+)
+def alerts_export(json_path: Path) -> None:
+    """Export the alert log as the prototype's alert_log.json."""
+    from txmon.alert_log import export_seed_json
+    from txmon.database import connect
+
+    with connect() as conn:
+        count = export_seed_json(conn, json_path)
+    click.echo(f"wrote {count} notifications to {json_path}")
+
+
+@main.group(context_settings=CONTEXT)
+def silence() -> None:
+    """Planned quiet: matching notifications are logged as suppressed, not sent."""
+
+
+@silence.command("add")
+@click.argument("metric_pattern")
+@click.option("--until", "ends_at", type=click.DateTime(), required=True, help="UTC end.")
+@click.option("--from", "starts_at", type=click.DateTime(), help="UTC start (default: now).")
+@click.option("--reason", required=True)
+def silence_add(
+    metric_pattern: str, ends_at: datetime, starts_at: datetime | None, reason: str
+) -> None:
+    """Silence metrics matching METRIC_PATTERN (* wildcards) until a time."""
+    from datetime import UTC
+
+    from txmon.alert_log import add_silence
+    from txmon.database import connect
+
+    start = starts_at.replace(tzinfo=UTC) if starts_at else datetime.now(UTC)
+    with connect() as conn:
+        silence_id = add_silence(conn, metric_pattern, start, ends_at.replace(tzinfo=UTC), reason)
+    click.echo(f"silence {silence_id} added")
+
+
+@silence.command("list")
+def silence_list() -> None:
+    """List the silences."""
+    from txmon.alert_log import silences
+    from txmon.database import connect
+
+    with connect() as conn:
+        for silence_id, pattern, starts_at, ends_at, reason in silences(conn):
+            click.echo(
+                f"{silence_id:>4}  {pattern:<20} {starts_at:%Y-%m-%d %H:%M} -> "
+                f"{ends_at:%Y-%m-%d %H:%M} UTC  {reason}"
+            )
+
+
+@silence.command("remove")
+@click.argument("silence_id", type=int)
+def silence_remove(silence_id: int) -> None:
+    """Remove a silence."""
+    from txmon.alert_log import remove_silence
+    from txmon.database import connect
+
+    with connect() as conn:
+        if not remove_silence(conn, silence_id):
+            raise TxmonError(f"no silence {silence_id}")
+    click.echo(f"silence {silence_id} removed")

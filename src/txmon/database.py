@@ -64,14 +64,16 @@ def connect(url: str | None = None, autocommit: bool = False) -> Iterator[psycop
     """A connection that turns "cannot connect" into one clear error."""
     target = url or database_url()
     try:
-        conn = psycopg.connect(target, autocommit=autocommit, connect_timeout=10)
+        # Sessions run in UTC, set at connection time so no transaction is left open.
+        conn = psycopg.connect(
+            target, autocommit=autocommit, connect_timeout=10, options="-c timezone=UTC"
+        )
     except psycopg.OperationalError as error:
         reason = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
         raise DatabaseUnavailable(
             f"cannot connect to PostgreSQL at {describe(target)}: {reason}"
         ) from error
     with conn:
-        conn.execute("set timezone to 'UTC'")
         yield conn
 
 

@@ -132,8 +132,26 @@ def build(extra: Sequence[str] = (), *, url: str | None = None, quiet: bool = Fa
 
 
 def with_vars(extra: Sequence[str], values: dict[str, Any]) -> list[str]:
-    """Append a --vars argument (dbt accepts YAML; JSON is YAML)."""
-    return [*extra, "--vars", json.dumps(values)]
+    """Add dbt vars to the arguments, merged with a --vars the user gave (theirs win)."""
+    import yaml
+
+    args = list(extra)
+    merged = dict(values)
+    if "--vars" in args:
+        position = args.index("--vars")
+        if position + 1 >= len(args):
+            raise BuildError("--vars needs a value, e.g. --vars '{baseline_mode: seed}'")
+        try:
+            given = yaml.safe_load(args[position + 1]) or {}
+        except yaml.YAMLError as error:
+            raise BuildError(f"--vars is not valid YAML: {error}") from error
+        if not isinstance(given, dict):
+            raise BuildError("--vars must be a mapping, e.g. --vars '{baseline_mode: seed}'")
+        merged.update(given)
+        del args[position : position + 2]
+    if not merged:
+        return args
+    return [*args, "--vars", json.dumps(merged)]
 
 
 def target_dir() -> Path:

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from txmon.monitoring import Episode, MetricStatus, format_minute
+
+if TYPE_CHECKING:
+    from txmon.alert_log import LogEntry
 
 
 def _number(value: float | None, metric_name: str) -> str:
@@ -63,5 +67,25 @@ def episodes_table(episodes: Sequence[Episode]) -> str:
             _number(episode.peak_value, episode.metric_name),
         )
         for episode in episodes
+    ]
+    return _table(header, rows)
+
+
+def alert_log_table(entries: Sequence[LogEntry]) -> str:
+    if not entries:
+        return "The alert log is empty: run `txmon dispatch` after `txmon build`."
+    header = ("minute (UTC)", "metric", "event", "severity", "min", "channel", "status", "note")
+    rows = [
+        (
+            format_minute(entry.minute_at)[:16],
+            entry.metric_name,
+            entry.event_type,
+            entry.severity,
+            "" if entry.consecutive_minutes is None else str(entry.consecutive_minutes),
+            entry.channel,
+            f"{entry.status} ({entry.attempts})" if entry.attempts else entry.status,
+            entry.last_error or entry.suppressed_reason or "",
+        )
+        for entry in entries
     ]
     return _table(header, rows)

@@ -1,0 +1,109 @@
+"""txmon's settings file (TOML): alerting rules, delivery and channels.
+
+Looked up in this order: the --config option, `TXMON_CONFIG`, `./txmon.toml`. Without a file
+the defaults apply: the prototype's tiers (from the severity_levels seed), recovery after 5
+healthy minutes, no reminders, stale after 10 minutes, and one channel printing to stdout.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from txmon.errors import TxmonError
+
+CONFIG_VARIABLE = "TXMON_CONFIG"
+DEFAULT_FILE = "txmon.toml"
+
+
+@dataclass(frozen=True)
+class Rules:
+    # Judged healthy minutes that end an episode; sent to dbt as the recovery_minutes var.
+    recovery_minutes: int | None = None
+    # Reminders for an episode still at CRITICAL or above, every this many minutes; 0 = off.
+    repeat_interval_minutes: int = 0
+    # The latest minute older than this (against the clock) is stale: its own alert.
+    stale_after_minutes: int = 10
+    # Events older than this (against the latest minute) are logged but never sent: a first
+    # dispatch on old data, or a rebuild that rewrites history, must not page anyone.
+    max_event_age_minutes: int = 120
+
+
+@dataclass(frozen=True)
+class Delivery:
+    max_attempts: int = 5
+    retry_base_seconds: float = 2.0
+    retry_max_seconds: float = 300.0
+    # How long one `txmon dispatch` waits for retries that are due soon before it exits.
+    max_wait_seconds: float = 60.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    rules: Rules = field(default_factory=Rules)
+    delivery: Delivery = field(default_factory=Delivery)
+    channels: tuple[dict[str, Any], ...] = ({"type": "stdout"},)
+    path: Path | None = None
+
+
+def _section(data: dict[str, Any], name: str, kind: type, path: Path) -> Any:
+    values = data.get(name, {})
+    if not isinstance(values, dict):
+        raise TxmonError(f"{path}: [{name}] must be a table")
+    known = set(kind.__dataclass_fields__)
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise TxmonError(f"{path}: unknown key(s) in [{name}]: {', '.join(unknown)}")
+    defaults = kind()
+    checked: dict[str, Any] = {}
+    for key, value in values.items():
+        expected = type(getattr(defaults, key))
+        if getattr(defaults, key) is None:
+            expected = int
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, expected) or isinstance(value, bool) or value < 0:
+            raise TxmonError(f"{path}: [{name}] {key} must be a non-negative {expected.__name__}")
+        checked[key] = value
+    return kind(**checked)
+
+
+def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
+    chosen = path or os.environ.get(CONFIG_VARIABLE)
+    if chosen is None:
+        default = Path.cwd() / DEFAULT_FILE
+        if not default.exists():
+            return Settings()
+        chosen = default
+    config_path = Path(chosen)
+    if not config_path.is_file():
+        raise TxmonError(f"config file {config_path} does not exist")
+    try:
+        data = tomllib.loads(config_path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise TxmonError(f"{config_path} is not valid TOML: {error}") from error
+    unknown = sorted(set(data) - {"rules", "delivery", "channels"})
+    if unknown:
+        raise TxmonError(f"{config_path}: unknown section(s): {', '.join(unknown)}")
+    channels = data.get("channels", [{"type": "stdout"}])
+    if not isinstance(channels, list) or not all(isinstance(item, dict) for item in channels):
+        raise TxmonError(f"{config_path}: channels must be [[channels]] tables")
+    settings = Settings(
+        rules=_section(data, "rules", Rules, config_path),
+        delivery=_section(data, "delivery", Delivery, config_path),
+        channels=tuple(channels),
+        path=config_path,
+    )
+    if settings.delivery.max_attempts < 1:
+        raise TxmonError(f"{config_path}: [delivery] max_attempts must be at least 1")
+    return settings
+
+
+def dbt_vars(settings: Settings) -> dict[str, Any]:
+    """The dbt vars that the settings file decides."""
+    if settings.rules.recovery_minutes is None:
+        return {}
+    return {"recovery_minutes": settings.rules.recovery_minutes}
