@@ -13,9 +13,12 @@ import sys
 import time
 from pathlib import Path
 
-from txmon import loading, monitoring, pipeline
+from txmon import loading, monitoring, pipeline, prototype
 from txmon.benchmark import scratch_database
+from txmon.channels import build_channels
+from txmon.config import Rules, Settings
 from txmon.database import connect, database_url
+from txmon.dispatch import run_dispatch
 
 # What the prototype's own code prints for transactions_anomaly.csv.
 SEED_FIGURES = {
@@ -92,12 +95,30 @@ def check_anomaly_file(server: str, path: Path, failures: list[str]) -> None:
         check(bool(denied), "trailing denied_rate surge seen from 12:44", failures)
 
 
+def replay_counts(url: str) -> dict[str, int]:
+    """Notifications a live dispatcher would have sent over the whole file (one channel)."""
+    settings = Settings(rules=Rules(stale_after_minutes=0))
+    run_dispatch(url, settings, build_channels(settings.channels), replay=True)
+    with connect(url) as conn:
+        return dict(
+            conn.execute(
+                "select event_type, count(*) from monitoring.alert_log group by 1 order by 1"
+            ).fetchall()
+        )
+
+
 def report_normal_file(server: str, path: Path) -> None:
     with scratch_database(server) as url:
         with connect(url) as conn:
             loading.load_file(conn, path)
         _, episodes, seconds = build_and_read(url, "trailing")
+        ours = replay_counts(url)
+    theirs = prototype.summarise(prototype.replay_alerts(path))
     print(f"{path.name}: trailing build {seconds:.2f}s, {len(episodes)} episodes")
+    print(
+        f"  replayed notifications: txmon {sum(ours.values())} {ours}, "
+        f"the prototype's rules {sum(theirs.values())} {theirs}"
+    )
     for episode in episodes:
         ended = monitoring.format_minute(episode.ended_at) if episode.ended_at else "ongoing"
         print(
@@ -115,9 +136,9 @@ def main() -> int:
     failures: list[str] = []
     server = database_url()
     check_anomaly_file(server, anomaly, failures)
-    normal = folder / "transactions.csv"
-    if normal.exists():
-        report_normal_file(server, normal)
+    for name in ("transactions.csv", "transactions_anomaly.csv"):
+        if (folder / name).exists():
+            report_normal_file(server, folder / name)
     print("reference check: " + ("FAILED: " + "; ".join(failures) if failures else "passed"))
     return 1 if failures else 0
 

@@ -3,45 +3,27 @@ look-ahead, both input shapes and the public views."""
 
 from __future__ import annotations
 
-import statistics
-from collections import defaultdict
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from helpers import build, load_config, rows
-from txmon import generate
+from txmon import generate, prototype
 from txmon.database import connect
 from txmon.loading import load_file
 from txmon.monitoring import monitor_document
 
 pytestmark = pytest.mark.slow
 
-SEED_METRICS = {"failed": "failed_rate", "denied": "denied_rate", "reversed": "reversed_rate"}
-SEVERITY_MINUTES = ((60, "SEVERE"), (45, "CRITICAL"), (30, "WARNING"), (15, "INFO"))
 
-
-def seed_oracle(config: generate.GeneratorConfig) -> dict[str, tuple[float, int, str]]:
-    """What the prototype computes: threshold = mean + 3 * sample std over every minute, and
-    the minutes strictly above it counted back from the latest minute."""
-    rates: dict[str, list[float]] = defaultdict(list)
-    for _, counts in generate.minute_counts(config):
-        total = sum(counts.values())
-        for status in SEED_METRICS:
-            rates[status].append(counts.get(status, 0) / total if total else 0.0)
+def seed_oracle(path: Path) -> dict[str, tuple[float, int, str]]:
+    """What the prototype computes on the file, by its own rules (txmon.prototype)."""
+    _, rates = prototype.minute_rates(path)
     verdicts = {}
-    for status, series in rates.items():
-        threshold = statistics.fmean(series) + 3 * statistics.stdev(series)
-        consecutive = 0
-        for value in reversed(series):
-            if value <= threshold:
-                break
-            consecutive += 1
-        severity = next(
-            (name for minutes, name in SEVERITY_MINUTES if consecutive >= minutes), "HEALTHY"
-        )
-        verdicts[status] = (threshold, consecutive, severity)
+    for metric, series in rates.items():
+        threshold, consecutive = prototype.verdict(series)
+        verdicts[metric] = (threshold, consecutive, prototype.severity(consecutive))
     return verdicts
 
 
@@ -55,12 +37,12 @@ def crisis(
 
 
 def test_seed_mode_matches_the_prototype(
-    database_url: str, crisis: generate.GeneratorConfig
+    database_url: str, crisis: generate.GeneratorConfig, tmp_path: Path
 ) -> None:
     build(database_url, mode="seed")
     with connect(database_url) as conn:
         document = monitor_document(conn)
-    expected = seed_oracle(crisis)
+    expected = seed_oracle(tmp_path / "data.csv")
     last_minute = crisis.start + timedelta(minutes=generate.total_minutes(crisis.days) - 1)
     assert document["current_minute"] == last_minute.strftime("%Y-%m-%d %H:%M:%S")
     for status, (threshold, consecutive, severity) in expected.items():
