@@ -22,17 +22,6 @@ severity_levels as (
 
 ),
 
-latest_minutes as (
-
-    select
-        metric_name,
-        max(minute_at) as latest_minute_at
-
-    from metric_minutes
-    group by metric_name
-
-),
-
 episode_minutes as (
 
     select
@@ -54,6 +43,7 @@ episodes as (
         min(direction) as direction,
         min(episode_started_at) as started_at,
         max(minute_at) as last_open_at,
+        bool_or(is_latest_minute) as is_ongoing,
         max(minute_at) filter (where is_anomalous) as last_anomalous_at,
         max(episode_minutes) as minutes,
         count(*) filter (where is_anomalous)::integer as anomalous_minutes,
@@ -77,11 +67,10 @@ final as (
         episodes.metric_name,
         episodes.started_at,
         case
-            when episodes.last_open_at < latest_minutes.latest_minute_at
-                then episodes.last_open_at + interval '1 minute'
+            when not episodes.is_ongoing then episodes.last_open_at + interval '1 minute'
         end as ended_at,
         episodes.last_anomalous_at,
-        episodes.last_open_at = latest_minutes.latest_minute_at as is_ongoing,
+        episodes.is_ongoing,
         episodes.minutes,
         episodes.anomalous_minutes,
         severity_levels.severity as peak_severity,
@@ -98,8 +87,6 @@ final as (
         episodes.threshold_at_start
 
     from episodes
-    inner join latest_minutes
-        on episodes.metric_name = latest_minutes.metric_name
     inner join severity_levels
         on episodes.peak_severity_rank = severity_levels.severity_rank
     where episodes.peak_severity_rank > 0

@@ -193,6 +193,9 @@ final as (
         case
             when persistence.is_in_episode then persistence.episode_start_at
         end as episode_started_at,
+        persistence.minute_at = max(persistence.minute_at) over (
+            partition by persistence.metric_name
+        ) as is_latest_minute,
         persistence.baseline_mode
 
     from persistence

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import psycopg
@@ -22,6 +22,7 @@ from psycopg import sql
 
 from txmon import generate, loading, monitoring, pipeline
 from txmon.database import connect, database_url
+from txmon.scoring import coverage, match_incidents, unexplained_episodes
 from txmon.settings import txmon_home
 
 
@@ -57,64 +58,6 @@ def scratch_database(server_url: str) -> Iterator[str]:
             )
 
 
-def _naive(moment: datetime | None) -> datetime | None:
-    return moment.replace(tzinfo=None) if moment else None
-
-
-def _coverage(
-    incidents: tuple[generate.Incident, ...], episodes: list[monitoring.Episode]
-) -> float:
-    """Share of the planted incident minutes that lie inside an episode of the right metric."""
-    planted = sum(incident.minutes for incident in incidents)
-    covered = 0
-    for incident in incidents:
-        for episode in episodes:
-            if episode.metric_name != incident.metric:
-                continue
-            start = max(incident.started_at, _naive(episode.started_at) or incident.started_at)
-            end = min(incident.ended_at, _naive(episode.ended_at) or incident.ended_at)
-            covered += max(int((end - start).total_seconds() // 60), 0)
-    return covered / planted if planted else 1.0
-
-
-def _score(
-    incidents: tuple[generate.Incident, ...], episodes: list[monitoring.Episode]
-) -> tuple[int, int, list[float]]:
-    detected = 0
-    delays: list[float] = []
-    for incident in incidents:
-        matches = [
-            episode
-            for episode in episodes
-            if episode.metric_name == incident.metric
-            and episode.started_at.replace(tzinfo=None) < incident.ended_at
-            and (
-                episode.ended_at is None
-                or episode.ended_at.replace(tzinfo=None) > incident.started_at
-            )
-        ]
-        if matches:
-            detected += 1
-            first = min(episode.started_at.replace(tzinfo=None) for episode in matches)
-            delays.append(max((first - incident.started_at).total_seconds() / 60, 0))
-    # An episode is explained by any incident it overlaps, whatever the metric: a denied surge
-    # also lowers the approval rate.
-    slack = timedelta(minutes=15)
-    unexplained = sum(
-        1
-        for episode in episodes
-        if not any(
-            episode.started_at.replace(tzinfo=None) < incident.ended_at + slack
-            and (
-                episode.ended_at is None
-                or episode.ended_at.replace(tzinfo=None) > incident.started_at
-            )
-            for incident in incidents
-        )
-    )
-    return detected, unexplained, delays
-
-
 def run_scenario(
     server_url: str, name: str, config: generate.GeneratorConfig, folder: Path
 ) -> ScenarioResult:
@@ -128,19 +71,19 @@ def run_scenario(
         build_seconds = time.monotonic() - started
         with connect(url) as conn:
             episodes = monitoring.episodes(conn)
-    detected, unexplained, delays = _score(summary.incidents, episodes)
-    delays.sort()
+    checks = match_incidents(summary.incidents, episodes)
+    delays = sorted(check.delay_minutes for check in checks if check.delay_minutes is not None)
     return ScenarioResult(
         name=name,
         minutes=summary.minutes,
         load_seconds=load.seconds,
         build_seconds=build_seconds,
         incidents=len(summary.incidents),
-        detected=detected,
+        detected=len(delays),
         episodes=len(episodes),
-        unexplained_episodes=unexplained,
+        unexplained_episodes=unexplained_episodes(summary.incidents, episodes),
         median_delay_minutes=delays[len(delays) // 2] if delays else None,
-        coverage=_coverage(summary.incidents, episodes),
+        coverage=coverage(summary.incidents, episodes),
     )
 
 

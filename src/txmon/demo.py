@@ -4,27 +4,21 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
 from txmon import generate, loading, monitoring, pipeline
 from txmon.database import connect, database_url, describe, is_embedded
-from txmon.monitoring import Episode
 from txmon.reporting import episodes_table, status_table
+from txmon.scoring import IncidentCheck, match_incidents
 from txmon.settings import txmon_home
 
 DEMO_DAYS = 3.0
 DEMO_SEED = 2025
 # An incident still going on at the end, so the current status shows what an alert looks like.
 FINAL_INCIDENT_MINUTES = 50
-
-
-@dataclass(frozen=True)
-class IncidentCheck:
-    incident: generate.Incident
-    episode: Episode | None
 
 
 def demo_config() -> generate.GeneratorConfig:
@@ -43,29 +37,6 @@ def demo_config() -> generate.GeneratorConfig:
         if incident.ended_at + timedelta(minutes=generate.INCIDENT_GAP_MINUTES) <= final.started_at
     )
     return replace(base, incidents=(*earlier, final))
-
-
-def match_incidents(
-    incidents: Sequence[generate.Incident], episodes: Sequence[Episode]
-) -> list[IncidentCheck]:
-    """Pair each planted incident with the first episode of its metric that overlaps it."""
-    checks = []
-    for incident in incidents:
-        found = next(
-            (
-                episode
-                for episode in episodes
-                if episode.metric_name == incident.metric
-                and episode.started_at.replace(tzinfo=None) < incident.ended_at
-                and (
-                    episode.ended_at is None
-                    or episode.ended_at.replace(tzinfo=None) > incident.started_at
-                )
-            ),
-            None,
-        )
-        checks.append(IncidentCheck(incident, found))
-    return checks
 
 
 def run_demo(say: Callable[[str], None]) -> list[IncidentCheck]:

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from helpers import build, load_config, rows
-from txmon import generate, prototype
+from txmon import generate, prototype, scoring
 from txmon.database import connect
 from txmon.loading import load_file
+from txmon.monitoring import episodes as read_episodes
 from txmon.monitoring import monitor_document
 
 pytestmark = pytest.mark.slow
@@ -89,23 +90,12 @@ def test_trailing_finds_planted_incidents_and_nothing_else(
     load_config(database_url, tmp_path, config)
     build(database_url)
     incidents = generate.resolved_incidents(config)
-    episodes = rows(
-        database_url,
-        "select metric_name, started_at at time zone 'UTC',"
-        " coalesce(ended_at at time zone 'UTC', 'infinity') from monitoring.anomaly_episodes",
-    )
-    for incident in incidents:
-        assert any(
-            metric == incident.metric
-            and started < incident.ended_at
-            and ended > incident.started_at
-            for metric, started, ended in episodes
-        ), f"missed {incident}"
-    for metric, started, ended in episodes:
-        assert any(
-            started < incident.ended_at + timedelta(minutes=15) and ended > incident.started_at
-            for incident in incidents
-        ), f"episode of {metric} at {started} matches no planted incident"
+    with connect(database_url) as conn:
+        episodes = read_episodes(conn)
+    for check in scoring.match_incidents(incidents, episodes):
+        assert check.episode is not None, f"missed {check.incident}"
+        assert check.delay_minutes is not None and check.delay_minutes <= 5
+    assert scoring.unexplained_episodes(incidents, episodes) == 0
 
 
 def test_no_look_ahead(

@@ -22,17 +22,6 @@ metric_definitions as (
 
 ),
 
-latest_minutes as (
-
-    select
-        metric_name,
-        max(minute_at) as latest_minute_at
-
-    from metric_minutes
-    group by metric_name
-
-),
-
 final as (
 
     select
@@ -58,15 +47,12 @@ final as (
         metric_minutes.direction,
         metric_minutes.baseline_mode
 
-    from metric_minutes
-    inner join latest_minutes
-        on
-            metric_minutes.metric_name = latest_minutes.metric_name
-            and metric_minutes.minute_at = latest_minutes.latest_minute_at
-    inner join metric_status
-        on metric_minutes.metric_minute_id = metric_status.metric_minute_id
+    from metric_status
+    inner join metric_minutes
+        on metric_status.metric_minute_id = metric_minutes.metric_minute_id
     inner join metric_definitions
-        on metric_minutes.metric_name = metric_definitions.metric_name
+        on metric_status.metric_name = metric_definitions.metric_name
+    where metric_status.is_latest_minute
 
 )
 
