@@ -194,6 +194,15 @@ def _silences(conn: psycopg.Connection) -> list[Silence]:
     return [Silence(**row) for row in rows]
 
 
+def _alerted_episodes(conn: psycopg.Connection) -> set[tuple[str | None, str]]:
+    """(episode, channel) pairs with an alert sent or on its way: a RECOVERY needs one."""
+    rows = conn.execute(
+        "select distinct episode_id, channel from monitoring.alert_log"
+        " where event_type <> 'RECOVERY' and status in ('pending', 'sent')"
+    ).fetchall()
+    return {(episode_id, channel) for episode_id, channel in rows}
+
+
 def _disposition(
     notification: Notification,
     *,
@@ -241,6 +250,7 @@ def queue_notifications(
             latest - timedelta(minutes=settings.rules.max_event_age_minutes) if latest else None
         )
         silences = _silences(conn)
+        alerted = _alerted_episodes(conn)
         rows = []
         for notification in notifications:
             status, reason = _disposition(
@@ -250,16 +260,24 @@ def queue_notifications(
                 oldest_sendable=oldest_sendable,
                 silences=silences,
             )
-            rows.extend(
-                {
-                    **{name: getattr(notification, name) for name in NOTIFICATION_FIELDS},
-                    "channel": channel.name,
-                    "status": status,
-                    "suppressed_reason": reason,
-                }
-                for channel in channels
-                if channel.accepts(notification)
-            )
+            for channel in channels:
+                if not channel.accepts(notification):
+                    continue
+                row_status, row_reason = status, reason
+                episode = (notification.episode_id, channel.name)
+                is_recovery = notification.event_type == "RECOVERY"
+                if is_recovery and row_status == "pending" and episode not in alerted:
+                    row_status, row_reason = "suppressed", "no alert was sent for this episode"
+                elif not is_recovery and row_status == "pending":
+                    alerted.add(episode)
+                rows.append(
+                    {
+                        **{name: getattr(notification, name) for name in NOTIFICATION_FIELDS},
+                        "channel": channel.name,
+                        "status": row_status,
+                        "suppressed_reason": row_reason,
+                    }
+                )
         queued = suppressed = 0
         with conn.cursor() as cursor:
             for row in rows:
@@ -311,7 +329,10 @@ def _deliver_one(
                     "attempts": attempts,
                     "error": str(error)[:1000],
                     "retry": retry,
-                    "delay": _backoff_seconds(delivery, attempts),
+                    "delay": max(
+                        _backoff_seconds(delivery, attempts),
+                        min(error.retry_after or 0, delivery.retry_max_seconds),
+                    ),
                     "id": row["notification_id"],
                 },
             )

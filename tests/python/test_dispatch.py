@@ -408,3 +408,28 @@ def test_flapping_is_one_episode_not_a_storm(
     sink = tmp_path / "alerts.jsonl"
     dispatch(database_url, settings({"type": "jsonl", "path": str(sink)}))
     assert failed_rate_sequence(sink) == SEED_SEQUENCE
+
+
+def test_recovery_only_for_an_episode_whose_alert_was_sent(url: str, tmp_path: Path) -> None:
+    """Alerts silenced during the episode: its recovery, after the silence, is not sent."""
+    sink = tmp_path / "alerts.jsonl"
+    silence_end = BURST_START + timedelta(minutes=80)
+    with connect(url) as conn:
+        add_silence(
+            conn,
+            "approval_*",
+            BURST_START.replace(tzinfo=UTC),
+            silence_end.replace(tzinfo=UTC),
+            "known: failures lower approvals",
+        )
+    dispatch(url, settings({"type": "jsonl", "path": str(sink)}))
+    sent = [json.loads(line) for line in sink.read_text().splitlines()]
+    assert [line["metric_name"] for line in sent] == ["failed_rate"] * 5
+    recovery = rows(
+        url,
+        "select minute_at, status, suppressed_reason from monitoring.alert_log"
+        " where metric_name = 'approval_rate' and event_type = 'RECOVERY'",
+    )
+    [(minute_at, status, reason)] = recovery
+    assert minute_at >= silence_end.replace(tzinfo=UTC)
+    assert (status, reason) == ("suppressed", "no alert was sent for this episode")
