@@ -42,9 +42,16 @@ class Delivery:
 
 
 @dataclass(frozen=True)
+class SchedulerRules:
+    # Failed build cycles in a row before the scheduler raises its own alert; 0 = never.
+    alert_after_failed_cycles: int = 3
+
+
+@dataclass(frozen=True)
 class Settings:
     rules: Rules = field(default_factory=Rules)
     delivery: Delivery = field(default_factory=Delivery)
+    scheduler: SchedulerRules = field(default_factory=SchedulerRules)
     channels: tuple[dict[str, Any], ...] = ({"type": "stdout"},)
     path: Path | None = None
 
@@ -85,7 +92,7 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
         data = tomllib.loads(config_path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise TxmonError(f"{config_path} is not valid TOML: {error}") from error
-    unknown = sorted(set(data) - {"rules", "delivery", "channels"})
+    unknown = sorted(set(data) - {"rules", "delivery", "scheduler", "channels"})
     if unknown:
         raise TxmonError(f"{config_path}: unknown section(s): {', '.join(unknown)}")
     channels = data.get("channels", [{"type": "stdout"}])
@@ -94,6 +101,7 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
     settings = Settings(
         rules=_section(data, "rules", Rules, config_path),
         delivery=_section(data, "delivery", Delivery, config_path),
+        scheduler=_section(data, "scheduler", SchedulerRules, config_path),
         channels=tuple(channels),
         path=config_path,
     )

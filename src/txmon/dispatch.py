@@ -187,6 +187,14 @@ def stale_notification(
     )
 
 
+def _was_stale(conn: psycopg.Connection) -> bool:
+    row = conn.execute(
+        "select is_stale from monitoring.dispatch_runs where mode = 'live'"
+        " order by run_id desc limit 1"
+    ).fetchone()
+    return bool(row and row[0])
+
+
 def _silences(conn: psycopg.Connection) -> list[Silence]:
     rows = _rows(
         conn, "select metric_pattern, starts_at, ends_at, reason from monitoring.alert_silences"
@@ -233,18 +241,32 @@ def queue_notifications(
     *,
     replay: bool = False,
     send: bool = False,
+    extra: Sequence[Notification] = (),
 ) -> QueueResult:
-    """Write what is new into the outbox, in one transaction with the run's own record."""
+    """Write what is new into the outbox, in one transaction with the run's own record.
+    `extra` are notifications the caller raises itself (the scheduler's failed builds)."""
     with conn.transaction():
         ensure_alert_tables(conn)
         # One queuer at a time; a second one then finds everything already logged.
         conn.execute("select pg_advisory_xact_lock(hashtext('txmon.dispatch.queue'))")
+        has_views = conn.execute(
+            "select to_regclass('monitoring.alert_events') is not null"
+        ).fetchone()[0]  # type: ignore[index]
+        if not has_views and not extra:
+            raise TxmonError(
+                "the monitoring views do not exist yet: load data and run `txmon build`"
+            )
+        # Without the views (no build has passed yet) only the caller's own alerts can go out.
         latest, now = conn.execute(
             "select (select max(minute_at) from monitoring.metric_minutes), now()"
+            if has_views
+            else "select null::timestamptz, now()"
         ).fetchone()  # type: ignore[misc]
-        notifications = candidate_notifications(conn, settings.rules)
+        notifications = candidate_notifications(conn, settings.rules) if has_views else []
+        notifications.extend(extra)
         stale = None if replay else stale_notification(latest, now, settings.rules)
-        if stale is not None:
+        # One STALE per stale period: the first run that finds the data stale raises it.
+        if stale is not None and not _was_stale(conn):
             notifications.append(stale)
         oldest_sendable = (
             latest - timedelta(minutes=settings.rules.max_event_age_minutes) if latest else None
@@ -288,9 +310,9 @@ def queue_notifications(
                     else:
                         suppressed += 1
         conn.execute(
-            "insert into monitoring.dispatch_runs (mode, latest_minute_at, queued, suppressed)"
-            " values (%s, %s, %s, %s)",
-            ("replay" if replay else "live", latest, queued, suppressed),
+            "insert into monitoring.dispatch_runs"
+            " (mode, latest_minute_at, queued, suppressed, is_stale) values (%s, %s, %s, %s, %s)",
+            ("replay" if replay else "live", latest, queued, suppressed, stale is not None),
         )
     return QueueResult(queued, suppressed, latest, stale is not None)
 
@@ -417,13 +439,14 @@ def run_dispatch(
     *,
     replay: bool = False,
     send: bool = False,
+    extra: Sequence[Notification] = (),
 ) -> DispatchSummary:
     """Queue what is new (or the whole history with replay), then deliver unless replaying
     without send. Each step commits on its own, so a crash loses nothing already queued."""
     from txmon.database import connect
 
     with connect(url, autocommit=True) as conn:
-        queue = queue_notifications(conn, settings, channels, replay=replay, send=send)
+        queue = queue_notifications(conn, settings, channels, replay=replay, send=send, extra=extra)
         delivery = None
         if not replay or send:
             delivery = deliver_pending(conn, settings, channels)

@@ -110,8 +110,10 @@ def run_dbt(
     url: str | None = None,
     quiet: bool = False,
     raise_on_failure: bool = True,
+    manifest: Any = None,
 ) -> BuildResult:
-    """Run one dbt command in-process; raises BuildError naming the first failing node."""
+    """Run one dbt command in-process; raises BuildError naming the first failing node.
+    A `manifest` from `parse_project` skips parsing the project again."""
     from dbt.cli.main import dbtRunner
 
     target_url = url or database_url()
@@ -119,11 +121,24 @@ def run_dbt(
         ensure_raw_tables(conn)
     (txmon_home() / "dbt").mkdir(parents=True, exist_ok=True)
     with _dbt_environment(target_url):
-        result = dbtRunner().invoke(dbt_arguments(command, extra, quiet=quiet))
+        result = dbtRunner(manifest=manifest).invoke(dbt_arguments(command, extra, quiet=quiet))
     summary = _summarise(result)
     if raise_on_failure and not summary.success:
         raise BuildError(summary.first_failure_line())
     return summary
+
+
+def parse_project(extra: Sequence[str] = (), *, url: str | None = None) -> Any:
+    """Parse the dbt project once, for callers that build again and again (the scheduler)."""
+    from dbt.cli.main import dbtRunner
+
+    target_url = url or database_url()
+    (txmon_home() / "dbt").mkdir(parents=True, exist_ok=True)
+    with _dbt_environment(target_url):
+        result = dbtRunner().invoke(dbt_arguments("parse", extra, quiet=True))
+    if not result.success:
+        raise BuildError(_summarise(result).first_failure_line())
+    return result.result
 
 
 def build(extra: Sequence[str] = (), *, url: str | None = None, quiet: bool = False) -> BuildResult:

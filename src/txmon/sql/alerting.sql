@@ -54,5 +54,17 @@ create table if not exists monitoring.dispatch_runs (
     mode text not null check (mode in ('live', 'replay')),
     latest_minute_at timestamptz,
     queued integer not null default 0,
-    suppressed integer not null default 0
+    suppressed integer not null default 0,
+    is_stale boolean not null default false
+);
+alter table monitoring.dispatch_runs add column if not exists is_stale boolean not null default false;
+
+-- One row per scheduled build: the API's /health reports the last one.
+create table if not exists monitoring.build_runs (
+    build_id bigserial primary key,
+    started_at timestamptz not null,
+    finished_at timestamptz not null default now(),
+    succeeded boolean not null,
+    seconds double precision not null,
+    error text
 );

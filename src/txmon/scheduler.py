@@ -1,0 +1,269 @@
+"""`txmon run --every 60s`: build and dispatch on a schedule, and keep going.
+
+Each cycle runs `dbt build` in-process on a project parsed once at start, then the dispatcher,
+and logs one line: data lag, build and dispatch seconds, notifications sent. A PostgreSQL
+advisory lock, held by a connection of its own, keeps a second scheduler on the same database
+from overlapping. SIGTERM and Ctrl-C let the running cycle finish, then the loop exits. A failed
+build is logged with the model and the reason and retried with backoff; after
+`alert_after_failed_cycles` failures in a row it becomes an alert of its own. A database that
+goes away is waited for, and the lock taken again when it comes back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import signal
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import FrameType
+from typing import Any
+
+import psycopg
+
+from txmon import pipeline
+from txmon.channels import Channel, Notification
+from txmon.config import Settings, dbt_vars
+from txmon.database import connect
+from txmon.dispatch import ensure_alert_tables, run_dispatch
+from txmon.errors import BuildError, DatabaseUnavailable, TxmonError
+
+LOCK_SQL = "select pg_try_advisory_lock(hashtext('txmon.scheduler'))"
+# Unit tests check the SQL logic, not the data; each cycle runs the models and data tests.
+CYCLE_ARGUMENTS = ("--exclude", "test_type:unit")
+MAX_BACKOFF_SECONDS = 300.0
+
+logger = logging.getLogger("txmon.scheduler")
+
+
+def parse_interval(text: str) -> float:
+    """'60s', '5m', '1h' or plain seconds."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*", text)
+    if not match or float(match.group(1)) <= 0:
+        raise TxmonError(f"--every takes a positive duration such as 60s, 5m or 1h, got {text!r}")
+    return float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[match.group(2)]
+
+
+@dataclass(frozen=True)
+class CycleReport:
+    number: int
+    succeeded: bool
+    build_seconds: float
+    dispatch_seconds: float
+    sent: int
+    data_lag_seconds: float | None
+    error: str | None = None
+
+    def line(self) -> str:
+        lag = "-" if self.data_lag_seconds is None else f"{self.data_lag_seconds:.0f}s"
+        text = (
+            f"cycle {self.number}: data lag {lag}, build {self.build_seconds:.1f}s, "
+            f"dispatch {self.dispatch_seconds:.1f}s, sent {self.sent}"
+        )
+        return text if self.succeeded else f"{text}, FAILED: {self.error}"
+
+
+class Scheduler:
+    def __init__(
+        self,
+        url: str,
+        settings: Settings,
+        channels: Sequence[Channel],
+        every_seconds: float,
+        *,
+        max_cycles: int | None = None,
+        say: Callable[[str], None] = print,
+    ) -> None:
+        self.url = url
+        self.settings = settings
+        self.channels = channels
+        self.every_seconds = every_seconds
+        self.max_cycles = max_cycles
+        self.say = say
+        self.stopping = threading.Event()
+        self.lock_connection: psycopg.Connection | None = None
+        self.failed_cycles = 0
+        self.first_failure_at: datetime | None = None
+        self.manifest: Any = None
+        self.dbt_arguments = pipeline.with_vars([], dbt_vars(settings))
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def stop(self, signum: int | None = None, frame: FrameType | None = None) -> None:
+        if not self.stopping.is_set():
+            self.say("stopping after the current cycle")
+        self.stopping.set()
+
+    def run(self) -> int:
+        previous = {sig: signal.signal(sig, self.stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            self._take_lock(first=True)
+            self.say(
+                f"txmon scheduler: every {self.every_seconds:g}s; Ctrl-C or SIGTERM stops "
+                "after the running cycle"
+            )
+            cycles = 0
+            while not self.stopping.is_set():
+                started = time.monotonic()
+                report = self.cycle(cycles + 1)
+                cycles += 1
+                self.say(report.line())
+                if self.max_cycles is not None and cycles >= self.max_cycles:
+                    break
+                wait = self._wait_seconds(report, started)
+                self.stopping.wait(wait)
+            return cycles
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            self._release_lock()
+
+    def _wait_seconds(self, report: CycleReport, started: float) -> float:
+        if report.succeeded:
+            return max(self.every_seconds - (time.monotonic() - started), 0)
+        # Back off on repeated failures, never slower than the schedule's own period.
+        backoff = min(2 ** (self.failed_cycles - 1) * 5, MAX_BACKOFF_SECONDS)
+        return min(backoff, max(self.every_seconds, 5))
+
+    # -- the lock ------------------------------------------------------------------------------
+
+    def _take_lock(self, first: bool = False) -> None:
+        if self.lock_connection is not None and not self.lock_connection.closed:
+            try:
+                self.lock_connection.execute("select 1")
+                return
+            except psycopg.Error:
+                self._release_lock()
+        try:
+            connection = psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+        except psycopg.OperationalError as error:
+            if first:
+                raise DatabaseUnavailable(f"cannot connect to PostgreSQL: {error}") from error
+            raise
+        if not connection.execute(LOCK_SQL).fetchone()[0]:  # type: ignore[index]
+            connection.close()
+            raise TxmonError("another txmon scheduler is already running on this database")
+        self.lock_connection = connection
+
+    def _release_lock(self) -> None:
+        if self.lock_connection is not None:
+            with contextlib.suppress(psycopg.Error):
+                self.lock_connection.close()
+            self.lock_connection = None
+
+    # -- one cycle -----------------------------------------------------------------------------
+
+    def cycle(self, number: int) -> CycleReport:
+        build_started = time.monotonic()
+        started_at = datetime.now(UTC)
+        try:
+            self._take_lock()
+            if self.manifest is None:
+                self.manifest = pipeline.parse_project(self.dbt_arguments, url=self.url)
+            pipeline.run_dbt(
+                "build",
+                [*CYCLE_ARGUMENTS, *self.dbt_arguments],
+                url=self.url,
+                quiet=True,
+                manifest=self.manifest,
+            )
+        except (BuildError, DatabaseUnavailable, psycopg.Error) as error:
+            return self._failed(number, started_at, time.monotonic() - build_started, error)
+        build_seconds = time.monotonic() - build_started
+        self._record_build(started_at, True, build_seconds, None)
+        self.failed_cycles = 0
+        self.first_failure_at = None
+        dispatch_started = time.monotonic()
+        try:
+            summary = run_dispatch(self.url, self.settings, self.channels)
+        except (DatabaseUnavailable, psycopg.Error, TxmonError) as error:
+            message = " ".join(str(error).split())
+            return CycleReport(
+                number,
+                False,
+                build_seconds,
+                time.monotonic() - dispatch_started,
+                0,
+                None,
+                f"dispatch: {message}",
+            )
+        sent = summary.delivery.sent if summary.delivery else 0
+        return CycleReport(
+            number,
+            True,
+            build_seconds,
+            time.monotonic() - dispatch_started,
+            sent,
+            self._data_lag_seconds(),
+        )
+
+    def _failed(
+        self, number: int, started_at: datetime, seconds: float, error: Exception
+    ) -> CycleReport:
+        message = " ".join(str(error).split())
+        if isinstance(error, psycopg.Error):
+            message = f"database unavailable: {message}"
+        if isinstance(error, psycopg.Error | DatabaseUnavailable):
+            # The lock went with the connection; it is taken again when the database is back.
+            self._release_lock()
+        self.failed_cycles += 1
+        self.first_failure_at = self.first_failure_at or started_at
+        self._record_build(started_at, False, seconds, message)
+        sent = 0
+        threshold = self.settings.scheduler.alert_after_failed_cycles
+        if threshold and self.failed_cycles >= threshold:
+            sent = self._raise_build_alert(message)
+        return CycleReport(number, False, seconds, 0.0, sent, None, message)
+
+    def _raise_build_alert(self, message: str) -> int:
+        assert self.first_failure_at is not None
+        stamp = self.first_failure_at.strftime("%Y-%m-%dT%H:%MZ")
+        alert = Notification(
+            dedup_key=f"pipeline@{stamp}:BUILD_FAILED",
+            metric_name="pipeline",
+            episode_id=None,
+            event_type="BUILD_FAILED",
+            severity="CRITICAL",
+            previous_severity=None,
+            minute_at=self.first_failure_at.replace(second=0, microsecond=0),
+            consecutive_minutes=None,
+            value=None,
+            threshold=None,
+            baseline=None,
+            message=f"{self.failed_cycles} builds in a row failed since {stamp}: {message}"[:900],
+        )
+        try:
+            summary = run_dispatch(self.url, self.settings, self.channels, extra=[alert])
+        except (DatabaseUnavailable, psycopg.Error, TxmonError) as error:
+            logger.warning("could not raise the failed-build alert: %s", error)
+            return 0
+        return summary.delivery.sent if summary.delivery else 0
+
+    def _record_build(
+        self, started_at: datetime, succeeded: bool, seconds: float, error: str | None
+    ) -> None:
+        try:
+            with connect(self.url, autocommit=True) as conn, conn.transaction():
+                ensure_alert_tables(conn)
+                conn.execute(
+                    "insert into monitoring.build_runs (started_at, succeeded, seconds, error)"
+                    " values (%s, %s, %s, %s)",
+                    (started_at, succeeded, seconds, error),
+                )
+        except (DatabaseUnavailable, psycopg.Error) as failure:
+            logger.warning("could not record the build: %s", failure)
+
+    def _data_lag_seconds(self) -> float | None:
+        try:
+            with connect(self.url) as conn:
+                row = conn.execute(
+                    "select extract(epoch from now() - (max(minute_at) + interval '1 minute'))"
+                    " from monitoring.metric_minutes"
+                ).fetchone()
+        except (DatabaseUnavailable, psycopg.Error):
+            return None
+        return None if row is None or row[0] is None else float(row[0])
