@@ -471,3 +471,31 @@ def replay(file: Path, speed: float, timezone: str) -> None:
     )
     if summary.rows_rejected:
         sys.exit(2)
+
+
+@main.command(context_settings=CONTEXT)
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Interface to listen on; any but 127.0.0.1, localhost or ::1 needs a token.",
+)
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@click.option(
+    "--token-env",
+    default="TXMON_API_TOKEN",
+    show_default=True,
+    metavar="VARIABLE",
+    help="Environment variable holding the bearer token (unset or empty: no token).",
+)
+def serve(host: str, port: int, token_env: str) -> None:
+    """The HTTP API until Ctrl-C or SIGTERM: /monitor, /status, /episodes, /alerts,
+    /metrics/METRIC, /health and POST /transactions; OpenAPI docs at /docs."""
+    from txmon.api import serve as serve_api
+    from txmon.database import database_url
+
+    # The token comes from the environment, never the command line (ps would show it).
+    token = os.environ.get(token_env, "").strip() or None
+    if token is not None and len(token) < 16:
+        raise TxmonError(f"the token in {token_env} is too short: use at least 16 characters")
+    serve_api(host, port, database_url(), token)

@@ -59,6 +59,9 @@ _STATUS = re.compile(r"[\w.\- ]+")  # \w: letters and digits of any script, and 
 _AMOUNT = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)", re.ASCII)
 # C0 and C1 control characters except tab; PostgreSQL text cannot hold NUL at all.
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+# Lone surrogates cannot be encoded as UTF-8; a CSV file never has them, a JSON string can.
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+UTC_ZONE = ZoneInfo("UTC")
 
 _LOCK_LOADS = "select pg_advisory_xact_lock(hashtext('txmon.load'))"
 _COPY_COUNTS = (
@@ -126,8 +129,16 @@ def format_summary(summary: LoadSummary) -> str:
     return " ".join(parts)
 
 
-class _Reject(Exception):
-    """A data row that cannot be loaded; the message is the reason stored with it."""
+class InvalidValue(ValueError):
+    """A value or line that cannot be loaded; the message is the reason.
+
+    The public `parse_*` functions raise it for one field. `load_file` stores the reason with
+    the rejected line; the HTTP API (txmon.api) returns it per item, so both apply one set of
+    rules with one wording.
+    """
+
+
+_Reject = InvalidValue  # the name the line-level checks below use
 
 
 def load_file(
@@ -424,9 +435,9 @@ def _counts_parser(columns: dict[str, int], zone: ZoneInfo) -> RowParser:
 
     def parse(fields: list[str]) -> Row:
         return (
-            _timestamp(fields[at].strip(), zone),
-            _status(fields[status]),
-            _count(fields[count]),
+            parse_timestamp(fields[at], zone),
+            parse_status(fields[status]),
+            parse_count(fields[count]),
         )
 
     return parse
@@ -438,17 +449,27 @@ def _events_parser(columns: dict[str, int], zone: ZoneInfo) -> RowParser:
 
     def parse(fields: list[str]) -> Row:
         required = (
-            _transaction_id(fields[tx_id]),
-            _timestamp(fields[created].strip(), zone),
-            _status(fields[status]),
-            _amount(fields[amount]),
+            parse_transaction_id(fields[tx_id]),
+            parse_timestamp(fields[created], zone),
+            parse_status(fields[status]),
+            parse_amount(fields[amount]),
         )
         extra = tuple(
-            _optional(name, fields[at] if at is not None else "") for name, at in optional
+            parse_optional(name, fields[at] if at is not None else "") for name, at in optional
         )
         return required + extra
 
     return parse
+
+
+# --- field rules: one per column, shared by the CSV loader and the HTTP API ------------------
+# Each takes the field's text and returns the value to store, or raises InvalidValue.
+
+
+def parse_timestamp(text: str, zone: ZoneInfo = UTC_ZONE) -> datetime:
+    """An ISO 8601 timestamp (minutes at least, optional seconds, fraction and offset) as an
+    aware UTC datetime; one without an offset is wall-clock time in `zone`."""
+    return _timestamp(text.strip(), zone)
 
 
 @lru_cache(maxsize=8192)  # counts files repeat each minute once per status
@@ -487,7 +508,8 @@ def _to_utc(value: datetime, text: str) -> datetime:
         raise _Reject(f"timestamp {_show(text)} is out of range") from None
 
 
-def _status(text: str) -> str:
+def parse_status(text: str) -> str:
+    """A status, trimmed and lower-cased: letters, digits, '_', '-', '.' and ' ' only."""
     value = text.strip().lower()
     if not value:
         raise _Reject("empty status")
@@ -501,7 +523,8 @@ def _status(text: str) -> str:
     return value
 
 
-def _count(text: str) -> int:
+def parse_count(text: str) -> int:
+    """A transaction count: a non-negative integer that fits a bigint."""
     value = text.strip()
     if not value:
         raise _Reject("empty count")
@@ -517,16 +540,20 @@ def _non_negative_int(name: str, value: str, maximum: int) -> int:
     return int(value)
 
 
-def _transaction_id(text: str) -> str:
+def parse_transaction_id(text: str) -> str:
+    """A transaction id: trimmed, not empty, at most MAX_ID_CHARS characters of text."""
     value = text.strip()
     if not value:
         raise _Reject("empty transaction_id")
     if len(value) > MAX_ID_CHARS:
         raise _Reject(f"transaction_id is longer than {MAX_ID_CHARS} characters")
+    _check_text("transaction_id", value)
     return value
 
 
-def _amount(text: str) -> Decimal:
+def parse_amount(text: str) -> Decimal:
+    """An amount: a plain decimal number (no exponent), at most 2 decimal places and 16 digits
+    before the point."""
     value = text.strip()
     if not _AMOUNT.fullmatch(value):
         raise _Reject(f"amount must be a decimal number, got {_show(value)}")
@@ -543,7 +570,9 @@ def _amount(text: str) -> Decimal:
     return amount
 
 
-def _optional(name: str, text: str) -> str | int | None:
+def parse_optional(name: str, text: str) -> str | int | None:
+    """One of EVENTS_OPTIONAL: empty is None; duration_ms is a non-negative integer, the others
+    text of at most MAX_TEXT_CHARS characters."""
     value = text.strip()
     if not value:
         return None
@@ -551,7 +580,19 @@ def _optional(name: str, text: str) -> str | int | None:
         return _non_negative_int(name, value, INTEGER_MAX)
     if len(value) > MAX_TEXT_CHARS:
         raise _Reject(f"{name} is longer than {MAX_TEXT_CHARS} characters")
+    _check_text(name, value)
     return value
+
+
+def _check_text(name: str, value: str) -> None:
+    # A CSV line with a control character is rejected whole before its fields are read; this
+    # gives a single field (an API item) the same rule.
+    if control := _CONTROL.search(value):
+        raise _Reject(f"{name} contains control character U+{ord(control.group()):04X}")
+    if surrogate := _SURROGATE.search(value):
+        raise _Reject(
+            f"{name} contains an unpaired surrogate U+{ord(surrogate.group()):04X} (not text)"
+        )
 
 
 def _show(value: str, limit: int = 60) -> str:
