@@ -6,9 +6,11 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -109,7 +111,32 @@ def test_live_replay_escalates_once_each_and_stops_cleanly(
     ]
     assert len(failed) == len(set(failed))
     with connect(database_url) as conn:
-        assert monitor_document(conn)["persistence_analysis"]["failed"]["severity"] == "SEVERE"
+        expected = monitor_document(conn)
+    assert expected["persistence_analysis"]["failed"]["severity"] == "SEVERE"
+    served = _get_monitor_over_http(txmon_env)
+    assert served["persistence_analysis"]["failed"]["severity"] == "SEVERE"
+    assert served["current_minute"] == expected["current_minute"]
+
+
+def _get_monitor_over_http(env: dict[str, str]) -> dict:
+    """GET /monitor from a real `txmon serve` process on a free loopback port."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = start(env, "serve", "--port", str(port))
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/monitor", timeout=5) as reply:
+                    return json.loads(reply.read())
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise
+                time.sleep(0.3)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.communicate(timeout=60)
 
 
 def _has_log(url: str) -> bool:
