@@ -38,10 +38,16 @@ class LogEntry:
 
 
 def entries(
-    conn: psycopg.Connection, status: str | None = None, limit: int | None = 50
+    conn: psycopg.Connection,
+    status: str | None = None,
+    limit: int | None = 50,
+    since: datetime | None = None,
 ) -> list[LogEntry]:
-    with conn.transaction():
-        ensure_alert_tables(conn)
+    """The alert log, latest first; empty while no dispatcher has created it. Read-only, so
+    the API can serve it without waiting behind a dispatcher."""
+    exists = conn.execute("select to_regclass('monitoring.alert_log') is not null").fetchone()
+    if not exists or not exists[0]:
+        return []
     with conn.cursor(row_factory=dict_row) as cursor:
         rows = cursor.execute(
             """
@@ -49,11 +55,12 @@ def entries(
                    previous_severity, consecutive_minutes, message, channel, status, attempts,
                    last_error, suppressed_reason, sent_at, dedup_key
             from monitoring.alert_log
-            where %(status)s::text is null or status = %(status)s
+            where (%(since)s::timestamptz is null or minute_at >= %(since)s)
+              and (%(status)s::text is null or status = %(status)s)
             order by minute_at desc, notification_id desc
             limit %(limit)s
             """,
-            {"status": status, "limit": limit},
+            {"since": since, "status": status, "limit": limit},
         ).fetchall()
     return [LogEntry(**row) for row in rows]
 

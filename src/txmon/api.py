@@ -41,8 +41,7 @@ from pydantic_core import PydanticCustomError
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.types import Message as ASGIMessage
 
-from txmon import __version__, loading, monitoring
-from txmon.alert_log import LogEntry
+from txmon import __version__, alert_log, loading, monitoring
 from txmon.database import connect, ensure_raw_tables
 from txmon.errors import DatabaseUnavailable, TxmonError
 
@@ -512,34 +511,6 @@ def metric_series(
     )
 
 
-def alert_entries(
-    conn: psycopg.Connection, since: datetime | None, status: str | None, limit: int
-) -> list[LogEntry]:
-    """The alert log, latest first; empty while no dispatcher has created it.
-
-    alert_log.entries() would create the tables (a write on a GET, which can also wait behind a
-    dispatcher's locks) and has no `since`; this reads the same rows into the same LogEntry.
-    """
-    exists = conn.execute("select to_regclass('monitoring.alert_log') is not null").fetchone()
-    if not exists or not exists[0]:
-        return []
-    rows = _rows(
-        conn,
-        """
-        select notification_id, minute_at, metric_name, event_type, severity,
-               previous_severity, consecutive_minutes, message, channel, status, attempts,
-               last_error, suppressed_reason, sent_at, dedup_key
-        from monitoring.alert_log
-        where (%(since)s::timestamptz is null or minute_at >= %(since)s)
-          and (%(status)s::text is null or status = %(status)s)
-        order by minute_at desc, notification_id desc
-        limit %(limit)s
-        """,
-        {"since": since, "status": status, "limit": limit},
-    )
-    return [LogEntry(**row) for row in rows]
-
-
 def health_facts(conn: psycopg.Connection) -> Health:
     """The facts /health reports, from a connection that answered."""
     present = conn.execute(
@@ -550,11 +521,7 @@ def health_facts(conn: psycopg.Connection) -> Health:
     missing = sorted(set(VIEWS) - {row[0] for row in present})
     if missing:
         return _unhealthy("ok", "missing", f"{BUILD_HINT} (missing: {', '.join(missing)})")
-    latest, lag = conn.execute(
-        "select max(current_minute_at),"
-        " extract(epoch from now() - (max(current_minute_at) + interval '1 minute'))::float8"
-        " from monitoring.current_status"
-    ).fetchone() or (None, None)
+    latest, lag = monitoring.data_freshness(conn)
     last_build_at, last_succeeded = _last_build(conn)
     return Health(
         status="ok",
@@ -939,7 +906,8 @@ def create_app(
     ) -> Any:
         """monitoring.alert_log, latest first; empty until `txmon dispatch` has run."""
         with _reading(database_url) as conn:
-            return [asdict(entry) for entry in alert_entries(conn, since, status, limit)]
+            found = alert_log.entries(conn, status=status, limit=limit, since=since)
+            return [asdict(entry) for entry in found]
 
     @app.get(
         "/metrics/{metric}",

@@ -91,6 +91,16 @@ def episodes(
     return [Episode(**row) for row in rows]
 
 
+def data_freshness(conn: psycopg.Connection) -> tuple[datetime | None, float | None]:
+    """The newest minute and how many seconds ago it ended (the data lag)."""
+    row = conn.execute(
+        "select max(current_minute_at),"
+        " extract(epoch from now() - (max(current_minute_at) + interval '1 minute'))::float8"
+        " from monitoring.current_status"
+    ).fetchone()
+    return (row[0], row[1]) if row else (None, None)
+
+
 def worst_severity(statuses: list[MetricStatus]) -> str:
     return max(
         (status.severity for status in statuses), key=SEVERITY_ORDER.index, default="HEALTHY"

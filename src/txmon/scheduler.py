@@ -31,6 +31,7 @@ from txmon.config import Settings, dbt_vars
 from txmon.database import connect
 from txmon.dispatch import ensure_alert_tables, run_dispatch
 from txmon.errors import BuildError, DatabaseUnavailable, TxmonError
+from txmon.monitoring import data_freshness
 
 LOCK_SQL = "select pg_try_advisory_lock(hashtext('txmon.scheduler'))"
 # Unit tests check the SQL logic, not the data; each cycle runs the models and data tests.
@@ -260,10 +261,6 @@ class Scheduler:
     def _data_lag_seconds(self) -> float | None:
         try:
             with connect(self.url) as conn:
-                row = conn.execute(
-                    "select extract(epoch from now() - (max(minute_at) + interval '1 minute'))"
-                    " from monitoring.metric_minutes"
-                ).fetchone()
+                return data_freshness(conn)[1]
         except (DatabaseUnavailable, psycopg.Error):
             return None
-        return None if row is None or row[0] is None else float(row[0])
