@@ -111,6 +111,33 @@ def db_env() -> None:
         click.echo(f"export {key}={shlex.quote(value)}")
 
 
+@db.command("reader")
+@click.argument("role", default="txmon_reader")
+@click.option(
+    "--password-env",
+    default="TXMON_READER_PASSWORD",
+    show_default=True,
+    metavar="VARIABLE",
+    help="Environment variable holding the role's password.",
+)
+def db_reader(role: str, password_env: str) -> None:
+    """Create (or update) a login role that can only read schema monitoring, for dashboards."""
+    from txmon.database import connect, database_url, ensure_reader_role, libpq_environment
+
+    password = os.environ.get(password_env, "")
+    if not password:
+        raise TxmonError(f"set {password_env} to the password the role {role} should have")
+    url = database_url()
+    with connect(url) as conn:
+        ensure_reader_role(conn, role, password)
+    env = libpq_environment(url)
+    click.echo(
+        f"role {role} can read schema monitoring only: "
+        f"postgresql://{role}@{env['PGHOST']}:{env['PGPORT']}/{env['PGDATABASE']} "
+        f"(password from {password_env})"
+    )
+
+
 # -- data ----------------------------------------------------------------------------------------
 
 

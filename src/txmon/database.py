@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 from contextlib import contextmanager
 from importlib import resources
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import psycopg
+from psycopg import sql
 
 from txmon.embedded import EmbeddedServer
 from txmon.errors import DatabaseUnavailable, TxmonError
@@ -83,3 +85,42 @@ def ensure_raw_tables(conn: psycopg.Connection) -> None:
     # Two processes creating the schema at once would collide; serialise on an advisory lock.
     conn.execute("select pg_advisory_xact_lock(hashtext('txmon.raw_tables'))")
     conn.execute(ddl)
+
+
+_ROLE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+
+def ensure_reader_role(conn: psycopg.Connection, role: str, password: str) -> None:
+    """A login role that can read the monitoring schema and nothing else (for dashboards).
+
+    Views in `monitoring` run with their owner's rights, so the role needs no access to the
+    tables behind them; default privileges give it the views that later builds recreate.
+    """
+    if not _ROLE_NAME.fullmatch(role):
+        raise TxmonError(f"role name {role!r}: use lower-case letters, digits and _ only")
+    if len(password) < 12:
+        raise TxmonError("the reader's password must have at least 12 characters")
+    name = sql.Identifier(role)
+    with conn.transaction():
+        conn.execute("select pg_advisory_xact_lock(hashtext('txmon.reader_role'))")
+        exists = conn.execute("select 1 from pg_roles where rolname = %s", (role,)).fetchone()
+        verb = "alter" if exists else "create"
+        conn.execute(
+            sql.SQL(
+                verb + " role {} with login nosuperuser nocreatedb nocreaterole password {}"
+            ).format(name, sql.Literal(password))
+        )
+        conn.execute(sql.SQL("alter role {} set default_transaction_read_only = on").format(name))
+        conn.execute("create schema if not exists monitoring")
+        for schema in ("public", "txmon", "txmon_raw"):
+            if conn.execute("select 1 from pg_namespace where nspname = %s", (schema,)).fetchone():
+                conn.execute(
+                    sql.SQL("revoke all on schema {} from {}").format(sql.Identifier(schema), name)
+                )
+        conn.execute(sql.SQL("grant usage on schema monitoring to {}").format(name))
+        conn.execute(sql.SQL("grant select on all tables in schema monitoring to {}").format(name))
+        conn.execute(
+            sql.SQL(
+                "alter default privileges in schema monitoring grant select on tables to {}"
+            ).format(name)
+        )
