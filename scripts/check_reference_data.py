@@ -14,10 +14,9 @@ import time
 from pathlib import Path
 
 from txmon import loading, monitoring, pipeline, prototype
-from txmon.benchmark import scratch_database
 from txmon.channels import build_channels
 from txmon.config import Rules, Settings
-from txmon.database import connect, database_url
+from txmon.database import connect, database_url, scratch_database
 from txmon.dispatch import run_dispatch
 
 # What the prototype's own code prints for transactions_anomaly.csv.

@@ -10,18 +10,13 @@ from __future__ import annotations
 import json
 import resource
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-import psycopg
-from psycopg import sql
-
 from txmon import generate, loading, monitoring, pipeline
-from txmon.database import connect, database_url
+from txmon.database import connect, database_url, scratch_database
 from txmon.scoring import coverage, match_incidents, unexplained_episodes
 from txmon.settings import txmon_home
 
@@ -38,24 +33,6 @@ class ScenarioResult:
     unexplained_episodes: int
     median_delay_minutes: float | None
     coverage: float
-
-
-@contextmanager
-def scratch_database(server_url: str) -> Iterator[str]:
-    """A database created for one scenario and dropped afterwards."""
-    base, _, query = server_url.partition("?")
-    root = base.rsplit("/", 1)[0]
-    name = f"txmon_bench_{uuid.uuid4().hex[:10]}"
-    admin = f"{root}/postgres" + (f"?{query}" if query else "")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    try:
-        yield f"{root}/{name}" + (f"?{query}" if query else "")
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
-            )
 
 
 def run_scenario(

@@ -124,3 +124,36 @@ def ensure_reader_role(conn: psycopg.Connection, role: str, password: str) -> No
                 "alter default privileges in schema monitoring grant select on tables to {}"
             ).format(name)
         )
+
+
+def _with_database(url: str, name: str) -> str:
+    base, _, query = url.partition("?")
+    return base.rsplit("/", 1)[0] + "/" + name + (f"?{query}" if query else "")
+
+
+def create_database(server_url: str, prefix: str = "txmon_scratch") -> str:
+    """A new empty database beside the one `server_url` names; returns its URL."""
+    import uuid
+
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(_with_database(server_url, "postgres"), autocommit=True) as conn:
+        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+    return _with_database(server_url, name)
+
+
+def drop_database(server_url: str, url: str) -> None:
+    name = url.partition("?")[0].rsplit("/", 1)[1]
+    with psycopg.connect(_with_database(server_url, "postgres"), autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
+        )
+
+
+@contextmanager
+def scratch_database(server_url: str, prefix: str = "txmon_scratch") -> Iterator[str]:
+    """A database for one job (a benchmark scenario, a check), dropped afterwards."""
+    url = create_database(server_url, prefix)
+    try:
+        yield url
+    finally:
+        drop_database(server_url, url)

@@ -159,6 +159,31 @@ def candidate_notifications(conn: psycopg.Connection, rules: Rules) -> list[Noti
     return sorted((_notification(row) for row in rows), key=lambda n: (n.minute_at, n.dedup_key))
 
 
+def system_notification(
+    dedup_key: str,
+    subject: str,
+    event_type: str,
+    minute_at: datetime,
+    minutes: int | None,
+    message: str,
+) -> Notification:
+    """A CRITICAL notification about txmon itself (stale data, failing builds), not a metric."""
+    return Notification(
+        dedup_key=dedup_key,
+        metric_name=subject,
+        episode_id=None,
+        event_type=event_type,
+        severity="CRITICAL",
+        previous_severity=None,
+        minute_at=minute_at,
+        consecutive_minutes=minutes,
+        value=None,
+        threshold=None,
+        baseline=None,
+        message=message,
+    )
+
+
 def stale_notification(
     latest_minute_at: datetime | None, now: datetime, rules: Rules
 ) -> Notification | None:
@@ -170,19 +195,13 @@ def stale_notification(
         return None
     minutes = int(lag.total_seconds() // 60)
     stamp = latest_minute_at.strftime("%Y-%m-%dT%H:%MZ")
-    return Notification(
-        dedup_key=f"data@{stamp}:STALE",
-        metric_name="data",
-        episode_id=None,
-        event_type="STALE",
-        severity="CRITICAL",
-        previous_severity=None,
-        minute_at=latest_minute_at,
-        consecutive_minutes=minutes,
-        value=None,
-        threshold=None,
-        baseline=None,
-        message=f"No new data for {minutes} minutes: the latest minute is {stamp}; "
+    return system_notification(
+        f"data@{stamp}:STALE",
+        "data",
+        "STALE",
+        latest_minute_at,
+        minutes,
+        f"No new data for {minutes} minutes: the latest minute is {stamp}; "
         "metrics are not being judged",
     )
 

@@ -6,18 +6,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from txmon.channels import format_value
 from txmon.monitoring import Episode, MetricStatus, format_minute
 
 if TYPE_CHECKING:
     from txmon.alert_log import LogEntry
-
-
-def _number(value: float | None, metric_name: str) -> str:
-    if value is None:
-        return "-"
-    if metric_name == "volume":
-        return f"{value:,.1f}"
-    return f"{value:.2%}"
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -35,10 +28,10 @@ def status_table(statuses: Sequence[MetricStatus]) -> str:
     rows = [
         (
             status.metric_name,
-            _number(status.value, status.metric_name),
-            _number(status.judged_value, status.metric_name),
-            _number(status.baseline, status.metric_name),
-            _number(status.threshold, status.metric_name),
+            format_value(status.metric_name, status.value),
+            format_value(status.metric_name, status.judged_value),
+            format_value(status.metric_name, status.baseline),
+            format_value(status.metric_name, status.threshold),
             str(status.episode_minutes),
             status.severity,
         )
@@ -64,7 +57,7 @@ def episodes_table(episodes: Sequence[Episode]) -> str:
             _when(episode.ended_at),
             str(episode.minutes),
             episode.peak_severity,
-            _number(episode.peak_value, episode.metric_name),
+            format_value(episode.metric_name, episode.peak_value),
         )
         for episode in episodes
     ]

@@ -26,10 +26,10 @@ from typing import Any
 import psycopg
 
 from txmon import pipeline
-from txmon.channels import Channel, Notification
+from txmon.channels import Channel
 from txmon.config import Settings, dbt_vars
 from txmon.database import connect
-from txmon.dispatch import ensure_alert_tables, run_dispatch
+from txmon.dispatch import ensure_alert_tables, run_dispatch, system_notification
 from txmon.errors import BuildError, DatabaseUnavailable, TxmonError
 from txmon.monitoring import data_freshness
 
@@ -223,19 +223,13 @@ class Scheduler:
     def _raise_build_alert(self, message: str) -> int:
         assert self.first_failure_at is not None
         stamp = self.first_failure_at.strftime("%Y-%m-%dT%H:%MZ")
-        alert = Notification(
-            dedup_key=f"pipeline@{stamp}:BUILD_FAILED",
-            metric_name="pipeline",
-            episode_id=None,
-            event_type="BUILD_FAILED",
-            severity="CRITICAL",
-            previous_severity=None,
-            minute_at=self.first_failure_at.replace(second=0, microsecond=0),
-            consecutive_minutes=None,
-            value=None,
-            threshold=None,
-            baseline=None,
-            message=f"{self.failed_cycles} builds in a row failed since {stamp}: {message}"[:900],
+        alert = system_notification(
+            f"pipeline@{stamp}:BUILD_FAILED",
+            "pipeline",
+            "BUILD_FAILED",
+            self.first_failure_at.replace(second=0, microsecond=0),
+            None,
+            f"{self.failed_cycles} builds in a row failed since {stamp}: {message}"[:900],
         )
         try:
             summary = run_dispatch(self.url, self.settings, self.channels, extra=[alert])

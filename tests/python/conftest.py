@@ -7,14 +7,12 @@ PostgreSQL 15). Without it the suite starts txmon's embedded server in a tempora
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
-from psycopg import sql
 
+from txmon.database import create_database, drop_database
 from txmon.embedded import EmbeddedServer
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -35,26 +33,9 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server.stop()
 
 
-def _with_database(server: str, name: str) -> str:
-    base, _, query = server.partition("?")
-    url = base.rsplit("/", 1)[0] + "/" + name
-    return f"{url}?{query}" if query else url
-
-
 def make_database(server: str) -> str:
     """Create an empty database on the server under test and return its URL."""
-    name = f"txmon_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    return _with_database(server, name)
-
-
-def drop_database(server: str, url: str) -> None:
-    name = url.partition("?")[0].rsplit("/", 1)[1]
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
-        )
+    return create_database(server, "txmon_test")
 
 
 @pytest.fixture()
