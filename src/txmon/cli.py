@@ -526,3 +526,49 @@ def serve(host: str, port: int, token_env: str) -> None:
     if token is not None and len(token) < 16:
         raise TxmonError(f"the token in {token_env} is too short: use at least 16 characters")
     serve_api(host, port, database_url(), token)
+
+
+# -- dashboards ------------------------------------------------------------------------------------
+
+
+@main.group(context_settings=CONTEXT)
+def superset() -> None:
+    """Apache Superset with the "Transaction monitoring" dashboard, set up from this repository."""
+
+
+@superset.command("up")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    help="Port to listen on (default: $TXMON_SUPERSET_PORT, else 8088).",
+)
+def superset_up(host: str, port: int | None) -> None:
+    """Install Superset in its own virtualenv, set it up, import the dashboard and start it.
+
+    Running it again updates everything in place. Admin password: TXMON_SUPERSET_ADMIN_PASSWORD,
+    else one is generated, printed once and kept under the txmon home folder.
+    """
+    from txmon.dashboards import up
+
+    up(click.echo, host=host, port=port)
+
+
+@superset.command("down")
+def superset_down() -> None:
+    """Stop the Superset server."""
+    from txmon.dashboards import down
+
+    click.echo("Superset stopped" if down() else "Superset was not running")
+
+
+@superset.command("status")
+def superset_status() -> None:
+    """Say whether Superset runs, and where. Exits 3 when it does not."""
+    from txmon.dashboards import status
+
+    info = status()
+    if info is None:
+        click.echo("Superset is not running (txmon superset up)")
+        sys.exit(3)
+    click.echo(f"Superset running (pid {info.pid}): {info.dashboard_url}")

@@ -182,8 +182,8 @@ class EmbeddedServer:
 
     def _start_postmaster(self, run_as: str | None) -> None:
         port = self._port()
-        if port is None or not _port_is_free(port):
-            port = _free_port()
+        if port is None or not port_is_free(port):
+            port = free_port()
             self._save_port(port)
         if run_as and not self.log_file.exists():
             self.log_file.touch()
@@ -250,17 +250,17 @@ class EmbeddedServer:
                 time.sleep(0.2)
 
 
-def _port_is_free(port: int) -> bool:
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            probe.bind(("127.0.0.1", port))
+            probe.bind((host, port))
         except OSError:
             return False
     return True
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])

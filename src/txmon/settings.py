@@ -39,3 +39,14 @@ def dbt_project_dir() -> Path:
         return packaged
     # Running from a source checkout without installing: the project sits two levels up.
     return Path(__file__).resolve().parents[2]
+
+
+def superset_dir() -> Path:
+    """txmon's Superset files: settings, pinned requirements and the dashboard bundle.
+
+    Beside the dbt project in a checkout; otherwise the copy shipped in the package.
+    """
+    beside_project = dbt_project_dir() / "superset"
+    if (beside_project / "superset_config.py").is_file():
+        return beside_project
+    return Path(__file__).parent / "superset"

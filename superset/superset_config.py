@@ -1,0 +1,110 @@
+"""Superset settings for txmon's dashboards.
+
+Loaded through SUPERSET_CONFIG_PATH by `txmon superset up` and by the compose service. Paths and
+secrets come from the environment:
+
+- TXMON_SUPERSET_HOME: folder for Superset's metadata (SQLite) and generated secret key.
+- SUPERSET_SECRET_KEY: the key that signs sessions and encrypts stored database passwords; when
+  absent, one is generated once and kept in TXMON_SUPERSET_HOME/secret_key (mode 0600).
+- SUPERSET_METADATA_URI: a metadata database other than the SQLite file, if wanted.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from pathlib import Path
+
+SUPERSET_HOME = Path(os.environ.get("TXMON_SUPERSET_HOME", "/app/superset_home"))
+SUPERSET_HOME.mkdir(parents=True, exist_ok=True)
+
+
+def _secret_key() -> str:
+    configured = os.environ.get("SUPERSET_SECRET_KEY", "").strip()
+    if configured:
+        return configured
+    key_file = SUPERSET_HOME / "secret_key"
+    try:
+        # O_EXCL: when several workers start at once, exactly one writes the key.
+        descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return key_file.read_text().strip()
+    key = secrets.token_urlsafe(48)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(key + "\n")
+    return key
+
+
+SECRET_KEY = _secret_key()
+SQLALCHEMY_DATABASE_URI = os.environ.get(
+    "SUPERSET_METADATA_URI",
+    f"sqlite:///{SUPERSET_HOME / 'superset.db'}?check_same_thread=false",
+)
+DATA_DIR = str(SUPERSET_HOME)
+
+# Jinja in virtual datasets: the dashboard's time-window filter is applied inside their SQL.
+FEATURE_FLAGS = {"ENABLE_TEMPLATE_PROCESSING": True}
+
+# "Last day" and the like count back from this moment, not from midnight.
+DEFAULT_RELATIVE_START_TIME = "now"
+DEFAULT_RELATIVE_END_TIME = "now"
+
+# The windows offered by the dashboard's filter, in hours; "full" means no limit. They count back
+# from the latest minute in the data, so a backfill or a stalled feed still shows its last hours.
+TIME_WINDOW_HOURS = {"6h": 6, "12h": 12, "24h": 24, "48h": 48}
+_COLUMN = re.compile(r"[a-z_][a-z0-9_]*")
+
+
+def time_window_condition(column: str, chosen: list[object] | None = None) -> str:
+    """SQL condition keeping rows whose `column` lies in the chosen window.
+
+    `chosen` is what `filter_values('time_window', remove_filter=True)` returned; an unknown
+    value can only widen the window to the full period, never reach the SQL text.
+    """
+    if not _COLUMN.fullmatch(column):
+        raise ValueError(f"not a column name: {column!r}")
+    hours = TIME_WINDOW_HOURS.get(str(chosen[0])) if chosen else None
+    if hours is None:
+        return "true"
+    return (
+        f"{column} > (select max(minute_at) from monitoring.metric_minutes)"
+        f" - interval '{hours} hours'"
+    )
+
+
+JINJA_CONTEXT_ADDONS = {"time_window_condition": time_window_condition}
+
+# The UI loads everything from this server: no third-party hosts (maps, fonts, telemetry).
+# 'unsafe-eval' is there for Handlebars, which compiles the status tiles' templates at runtime.
+TALISMAN_ENABLED = True
+TALISMAN_CONFIG = {
+    "content_security_policy": {
+        "base-uri": ["'self'"],
+        "default-src": ["'self'"],
+        "img-src": ["'self'", "blob:", "data:"],
+        "worker-src": ["'self'", "blob:"],
+        "connect-src": ["'self'"],
+        "object-src": "'none'",
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "font-src": ["'self'", "data:"],
+        "script-src": ["'self'", "'strict-dynamic'", "'unsafe-eval'"],
+    },
+    "content_security_policy_nonce_in": ["script-src"],
+    "force_https": False,
+    "session_cookie_secure": False,
+}
+CONTENT_SECURITY_POLICY_WARNING = False
+
+# The status tiles are Handlebars charts: their template colours each tile through a class from
+# the chart's own <style>, and marks it with data-metric/data-severity for scripts and tests.
+HTML_SANITIZATION_SCHEMA_EXTENSIONS = {
+    "tagNames": ["style"],
+    "attributes": {"div": ["className", "data*"], "span": ["className", "data*"]},
+}
+
+# Nothing phones home: this server may have no route to the internet.
+SCARF_ANALYTICS = False
+WTF_CSRF_ENABLED = True
+ROW_LIMIT = 100_000
+SQL_MAX_ROW = 100_000
