@@ -243,14 +243,23 @@ def admin_credentials(home: SupersetHome) -> Credentials:
     return Credentials(username, password, is_new)
 
 
+def reader_role() -> str:
+    """The role Superset logs in as (TXMON_SUPERSET_READER_ROLE, else txmon_superset).
+
+    Roles belong to the whole server: give each Superset that shares one its own role.
+    """
+    return os.environ.get("TXMON_SUPERSET_READER_ROLE", "").strip() or READER_ROLE
+
+
 def reader_uri(home: SupersetHome, url: str) -> str:
     """Create the read-only role Superset logs in as; returns the SQLAlchemy URI it uses."""
+    role = reader_role()
     password, _ = _secret_file(home.reader_password_file, "TXMON_SUPERSET_READER_PASSWORD")
     with connect(url) as conn:
-        ensure_reader_role(conn, READER_ROLE, password)
+        ensure_reader_role(conn, role, password)
     env = libpq_environment(url)
     uri = (
-        f"postgresql+psycopg2://{READER_ROLE}:{quote(password, safe='')}"
+        f"postgresql+psycopg2://{role}:{quote(password, safe='')}"
         f"@{env['PGHOST']}:{env['PGPORT']}/{quote(env['PGDATABASE'], safe='')}"
     )
     if "PGSSLMODE" in env:
@@ -450,7 +459,7 @@ def up(say: Say, host: str = DEFAULT_HOST, port: int | None = None) -> ServerInf
     ensure_virtualenv(home, files, step)
     url = database_url()
     uri = reader_uri(home, url)
-    step(f"Read-only role {READER_ROLE} can select from schema monitoring only")
+    step(f"Read-only role {reader_role()} can select from schema monitoring only")
     admin = admin_credentials(home)
     set_up_metadata(home, files, admin)
     step(f"Metadata ready in {home.root} (admin user {admin.username})")

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
 from txmon import generate, pipeline
 from txmon.database import connect
 from txmon.loading import load_file
+
+# The console script installed beside this Python, for end-to-end runs of the command line.
+TXMON = str(Path(sys.executable).parent / "txmon")
 
 
 def load_config(

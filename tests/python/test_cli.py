@@ -7,14 +7,11 @@ import os
 import re
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from helpers import rows
-
-TXMON = str(Path(sys.executable).parent / "txmon")
+from helpers import TXMON, rows
 
 
 def run(

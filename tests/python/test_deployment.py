@@ -23,10 +23,10 @@ from typing import Any
 import pytest
 import yaml
 
+from helpers import TXMON
 from txmon.config import load_settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-TXMON = Path(sys.executable).parent / "txmon"
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 ENV_EXAMPLE = REPO_ROOT / ".env.example"
 DOCKERFILE = REPO_ROOT / "Dockerfile"
@@ -170,10 +170,10 @@ def _dockerignored(path: str) -> bool:
 
 def _help(subcommand: str) -> str:
     """`txmon SUBCOMMAND --help`, or a skip when the subcommand is not there yet."""
-    if not TXMON.exists():
+    if not Path(TXMON).exists():
         pytest.skip(f"no txmon executable beside {sys.executable}")
     result = subprocess.run(
-        [str(TXMON), subcommand, "--help"], capture_output=True, text=True, timeout=60
+        [TXMON, subcommand, "--help"], capture_output=True, text=True, timeout=60
     )
     if result.returncode != 0 and "No such command" in result.stderr:
         assert subcommand in BEING_WRITTEN, f"`txmon {subcommand}` is no txmon subcommand"

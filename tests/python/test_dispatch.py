@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -17,7 +16,7 @@ from typing import Any
 import pytest
 
 from conftest import REPO_ROOT, drop_database, make_database
-from helpers import build, load_config, rows
+from helpers import TXMON, build, load_config, rows
 from txmon import generate
 from txmon.alert_log import add_silence, seed_records
 from txmon.channels import build_channels
@@ -27,7 +26,6 @@ from txmon.dispatch import run_dispatch
 
 pytestmark = pytest.mark.slow
 
-TXMON = str(Path(sys.executable).parent / "txmon")
 START = datetime(2025, 7, 12)
 BURST_START = START + timedelta(minutes=600)
 # Old data: dispatch everything, and do not alert on staleness unless a test asks.

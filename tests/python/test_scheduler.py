@@ -8,7 +8,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from datetime import datetime, timedelta
@@ -17,15 +16,13 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO_ROOT
-from helpers import rows
+from helpers import TXMON, rows
 from txmon import generate
 from txmon.database import connect
 from txmon.embedded import EmbeddedServer
 from txmon.errors import TxmonError
 from txmon.monitoring import monitor_document
 from txmon.scheduler import parse_interval
-
-TXMON = str(Path(sys.executable).parent / "txmon")
 
 
 def test_parse_interval() -> None:
