@@ -1,12 +1,14 @@
 #!/bin/sh
 # Starts Superset for txmon: upgrades its metadata, creates the admin user on the first start,
-# registers txmon's database through the read-only role, then runs the web server.
+# imports (or updates) txmon's database entry, datasets, charts and dashboard from the assets
+# baked into the image, then runs the web server.
 set -e
 
 : "${SUPERSET_SECRET_KEY:?SUPERSET_SECRET_KEY is not set}"
 : "${SUPERSET_ADMIN_USERNAME:?SUPERSET_ADMIN_USERNAME is not set}"
 : "${SUPERSET_ADMIN_PASSWORD:?SUPERSET_ADMIN_PASSWORD is not set}"
 : "${SUPERSET_ADMIN_EMAIL:?SUPERSET_ADMIN_EMAIL is not set}"
+: "${TXMON_SUPERSET_DATABASE_URI:?TXMON_SUPERSET_DATABASE_URI is not set}"
 
 superset db upgrade
 
@@ -20,10 +22,8 @@ superset fab create-admin \
 
 superset init
 
-if [ -n "${TXMON_READONLY_URI:-}" ]; then
-    superset set-database-uri --database_name txmon --uri "$TXMON_READONLY_URI" \
-        || echo "bootstrap: could not register the txmon database; add it in the UI" >&2
-fi
+# Reads TXMON_SUPERSET_DATABASE_URI; overwrites the assets it created before.
+python /app/txmon/txmon_assets.py import "$SUPERSET_ADMIN_USERNAME"
 
 for server in /app/docker/entrypoints/run-server.sh /usr/bin/run-server.sh; do
     if [ -x "$server" ]; then

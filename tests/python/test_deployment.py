@@ -376,20 +376,25 @@ def test_postgres_init_script_gets_what_it_reads(compose: dict[str, Any]) -> Non
 
 def test_superset_is_the_official_image_plus_the_postgres_driver(compose: dict[str, Any]) -> None:
     superset = compose["services"]["superset"]
-    folder = REPO_ROOT / superset["build"]
+    folder = REPO_ROOT / superset["build"]["context"]
+    shared = REPO_ROOT / superset["build"]["additional_contexts"]["txmon-superset"]
+    assert shared == REPO_ROOT / "superset", "the same files as `txmon superset up`"
     dockerfile = (folder / "Dockerfile").read_text()
     assert re.search(r"^FROM apache/superset:6\.1\.0$", dockerfile, re.MULTILINE)
     assert "psycopg2-binary" in dockerfile
     assert re.search(r"^USER superset$", dockerfile, re.MULTILINE), "back to Superset's own user"
-    for copied in re.findall(r"^COPY .*?(\S+) \S+$", dockerfile, re.MULTILINE):
-        assert (folder / copied).is_file(), copied
-    assert (folder / "bootstrap.sh").stat().st_mode & 0o111
-    config = (folder / "superset_config.py").read_text()
-    assert 'os.environ["SUPERSET_SECRET_KEY"]' in config
+    for source, copied in re.findall(r"^COPY (.*?)(\S+) \S+$", dockerfile, re.MULTILINE):
+        base = shared if "--from=txmon-superset" in source else folder
+        assert (base / copied).exists(), copied
+    bootstrap = folder / "bootstrap.sh"
+    assert bootstrap.stat().st_mode & 0o111
+    assert "txmon_assets.py import" in bootstrap.read_text()
+    config = (shared / "superset_config.py").read_text()
+    assert 'os.environ.get("SUPERSET_SECRET_KEY"' in config
     environment = _environment(superset)
     assert environment["SUPERSET_SECRET_KEY"].startswith("${SUPERSET_SECRET_KEY:?")
     assert environment["SUPERSET_ADMIN_PASSWORD"].startswith("${SUPERSET_ADMIN_PASSWORD:?")
-    readonly = environment["TXMON_READONLY_URI"]
+    readonly = environment["TXMON_SUPERSET_DATABASE_URI"]
     assert "SUPERSET_READER_USER" in readonly and "POSTGRES_USER" not in readonly
 
 
