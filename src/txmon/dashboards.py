@@ -23,6 +23,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import quote
 
+import psycopg
+
 from txmon.database import connect, database_url, ensure_reader_role, libpq_environment
 from txmon.embedded import port_is_free
 from txmon.errors import TxmonError
@@ -201,12 +203,22 @@ def _run(
     what: str,
     env: dict[str, str] | None = None,
     timeout: float = 600,
+    stdin: str | None = None,
 ) -> str:
-    """Run one setup step; its output goes to setup.log, and its tail into the error."""
+    """Run one setup step; its output goes to setup.log, and its tail into the error.
+
+    Secrets go through `stdin`, never `args`: command lines show in process listings and logs.
+    """
     home.root.mkdir(parents=True, exist_ok=True)
     try:
         result = subprocess.run(
-            args, capture_output=True, text=True, env=env, timeout=timeout, check=False
+            args,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=timeout,
+            check=False,
+            input=stdin,
         )
     except subprocess.TimeoutExpired as error:
         raise SupersetError(f"Superset: {what} timed out after {timeout:.0f} s") from error
@@ -255,8 +267,16 @@ def reader_uri(home: SupersetHome, url: str) -> str:
     """Create the read-only role Superset logs in as; returns the SQLAlchemy URI it uses."""
     role = reader_role()
     password, _ = _secret_file(home.reader_password_file, "TXMON_SUPERSET_READER_PASSWORD")
-    with connect(url) as conn:
-        ensure_reader_role(conn, role, password)
+    try:
+        with connect(url) as conn:
+            ensure_reader_role(conn, role, password)
+    except psycopg.Error as error:
+        raise SupersetError(
+            f"could not create the read-only role {role} ({error.diag.message_primary or error}):"
+            " txmon's database user needs CREATEROLE, or have an administrator run"
+            f" `txmon db reader {role}` with TXMON_READER_PASSWORD set to the password in"
+            " TXMON_SUPERSET_READER_PASSWORD"
+        ) from error
     env = libpq_environment(url)
     uri = (
         f"postgresql+psycopg2://{role}:{quote(password, safe='')}"
@@ -267,26 +287,27 @@ def reader_uri(home: SupersetHome, url: str) -> str:
     return uri
 
 
+def has_monitoring_views(url: str) -> bool:
+    with connect(url) as conn:
+        found = conn.execute("select to_regclass('monitoring.current_status')").fetchone()
+    return found is not None and found[0] is not None
+
+
 def set_up_metadata(home: SupersetHome, files: SupersetFiles, admin: Credentials) -> None:
     """Migrate Superset's metadata, make sure the admin exists with this password, sync roles."""
     env = superset_environment(home, files)
     superset = str(home.executable("superset"))
     _run([superset, "db", "upgrade"], home, "upgrading its metadata", env)
     listing = _run([superset, "fab", "list-users"], home, "listing users", env)
+    # Both commands prompt for the password and its confirmation.
+    typed_twice = f"{admin.password}\n{admin.password}\n"
     if admin.username in _usernames(listing):
         _run(
-            [
-                superset,
-                "fab",
-                "reset-password",
-                "--username",
-                admin.username,
-                "--password",
-                admin.password,
-            ],
+            [superset, "fab", "reset-password", "--username", admin.username],
             home,
             "setting the admin's password",
             env,
+            stdin=typed_twice,
         )
     else:
         _run(
@@ -302,12 +323,11 @@ def set_up_metadata(home: SupersetHome, files: SupersetFiles, admin: Credentials
                 "admin",
                 "--email",
                 f"{admin.username}@localhost",
-                "--password",
-                admin.password,
             ],
             home,
             "creating the admin user",
             env,
+            stdin=typed_twice,
         )
     _run([superset, "init"], home, "setting up roles and permissions", env)
 
@@ -460,6 +480,8 @@ def up(say: Say, host: str = DEFAULT_HOST, port: int | None = None) -> ServerInf
     url = database_url()
     uri = reader_uri(home, url)
     step(f"Read-only role {reader_role()} can select from schema monitoring only")
+    if not has_monitoring_views(url):
+        step("No monitoring views yet: the charts stay empty until `txmon build` (or `txmon demo`)")
     admin = admin_credentials(home)
     set_up_metadata(home, files, admin)
     step(f"Metadata ready in {home.root} (admin user {admin.username})")

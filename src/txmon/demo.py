@@ -101,6 +101,7 @@ def _next_steps(data_file: Path) -> str:
             "  txmon status                    the current status table",
             "  txmon episodes                  every episode found",
             "  txmon dispatch                  send the alerts (stdout; see txmon.example.toml)",
+            "  txmon superset up               the dashboard in Superset, on 127.0.0.1:8088",
             "  txmon build --mode seed         the prototype's model, to compare",
             "  eval \"$(txmon db env)\" && psql -c 'select * from monitoring.current_status'",
             f"  txmon generate {data_file.parent / 'more.csv'} --days 1 --seed 7",

@@ -11,6 +11,7 @@ import os
 import re
 import runpy
 import stat
+import uuid
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -21,11 +22,14 @@ import yaml
 
 from conftest import REPO_ROOT
 from txmon.dashboards import (
+    SupersetError,
     SupersetHome,
     _usernames,
     admin_credentials,
+    has_monitoring_views,
     reader_uri,
 )
+from txmon.database import libpq_environment
 from txmon.errors import TxmonError
 from txmon.settings import superset_dir
 
@@ -287,3 +291,29 @@ def test_dbt_exposure_lists_every_view_the_dashboard_reads() -> None:
     read = {view_of(dataset) for dataset in DATASETS.values()} & set(public_view_columns())
     # time_window_condition counts back from the latest minute of metric_minutes
     assert refs == read | {"metric_minutes"}
+
+
+def test_reader_role_needs_a_user_that_may_create_roles(
+    database_url: str, superset_home: SupersetHome
+) -> None:
+    weak = f"txmon_weak_{uuid.uuid4().hex[:8]}"
+    database = libpq_environment(database_url)["PGDATABASE"]
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(f"create role {weak} login nocreaterole")
+        conn.execute(f"grant all on database {database} to {weak}")
+    try:
+        as_weak = database_url.replace("postgresql://postgres@", f"postgresql://{weak}@")
+        with pytest.raises(SupersetError, match="CREATEROLE"):
+            reader_uri(superset_home, as_weak)
+    finally:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute(f"drop owned by {weak}")
+            conn.execute(f"drop role {weak}")
+
+
+def test_monitoring_views_are_detected(database_url: str) -> None:
+    assert not has_monitoring_views(database_url)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("create schema monitoring")
+        conn.execute("create view monitoring.current_status as select 1 as one")
+    assert has_monitoring_views(database_url)

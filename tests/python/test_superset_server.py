@@ -145,6 +145,8 @@ def test_up_prints_the_generated_password_once(superset: RunningSuperset) -> Non
     assert "/superset/dashboard/transaction-monitoring/" in superset.first_output
     assert superset.password in superset.first_output
     assert "admin/admin" not in superset.first_output
+    setup_log = Path(superset.env["TXMON_HOME"]) / "superset" / "setup.log"
+    assert superset.password not in setup_log.read_text(), "secrets stay off command lines"
     status = _txmon_or_fail(superset, "superset", "status")
     assert superset.url in status
 
