@@ -10,7 +10,9 @@ import json
 import os
 import re
 import runpy
+import socket
 import stat
+import subprocess
 import uuid
 from pathlib import Path
 from typing import Any
@@ -21,13 +23,16 @@ import pytest
 import yaml
 
 from conftest import REPO_ROOT
+from helpers import TXMON
 from txmon.dashboards import (
     SupersetError,
+    SupersetFiles,
     SupersetHome,
     _usernames,
     admin_credentials,
     has_monitoring_views,
     reader_uri,
+    start_server,
 )
 from txmon.database import libpq_environment
 from txmon.errors import TxmonError
@@ -317,3 +322,23 @@ def test_monitoring_views_are_detected(database_url: str) -> None:
         conn.execute("create schema monitoring")
         conn.execute("create view monitoring.current_status as select 1 as one")
     assert has_monitoring_views(database_url)
+
+
+def test_a_taken_port_is_refused_before_anything_starts(superset_home: SupersetHome) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(SupersetError, match=f"port {port} on 127.0.0.1 is taken"):
+            start_server(superset_home, SupersetFiles.current(), "127.0.0.1", port)
+    assert not superset_home.state_file.exists()
+
+
+def test_status_and_down_when_nothing_runs(superset_home: SupersetHome) -> None:
+    env = {**os.environ}
+    status = subprocess.run([TXMON, "superset", "status"], env=env, capture_output=True, text=True)
+    assert status.returncode == 3
+    assert "not running" in status.stdout
+    down = subprocess.run([TXMON, "superset", "down"], env=env, capture_output=True, text=True)
+    assert down.returncode == 0
+    assert "was not running" in down.stdout
