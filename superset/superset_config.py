@@ -5,7 +5,7 @@ secrets come from the environment:
 
 - TXMON_SUPERSET_HOME: folder for Superset's metadata (SQLite) and generated secret key.
 - SUPERSET_SECRET_KEY: the key that signs sessions and encrypts stored database passwords; when
-  absent, one is generated once and kept in TXMON_SUPERSET_HOME/secret_key (mode 0600).
+  absent, the one `txmon superset up` generated and keeps in TXMON_SUPERSET_HOME/secret_key.
 - SUPERSET_METADATA_URI: a metadata database other than the SQLite file, if wanted.
 """
 
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 from pathlib import Path
 
 SUPERSET_HOME = Path(os.environ.get("TXMON_SUPERSET_HOME", "/app/superset_home"))
@@ -25,15 +24,11 @@ def _secret_key() -> str:
     if configured:
         return configured
     key_file = SUPERSET_HOME / "secret_key"
-    try:
-        # O_EXCL: when several workers start at once, exactly one writes the key.
-        descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
+    if key_file.is_file():
         return key_file.read_text().strip()
-    key = secrets.token_urlsafe(48)
-    with os.fdopen(descriptor, "w") as handle:
-        handle.write(key + "\n")
-    return key
+    raise RuntimeError(
+        f"set SUPERSET_SECRET_KEY, or run `txmon superset up`, which keeps one in {key_file}"
+    )
 
 
 SECRET_KEY = _secret_key()

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import uuid
 import zipfile
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -32,9 +33,9 @@ DATABASE_FILE = Path("databases") / "txmon.yaml"
 METADATA_FILE = Path("metadata.yaml")
 
 
-def chart_uuids() -> list[str]:
+def chart_uuids() -> list[uuid.UUID]:
     return [
-        str(yaml.safe_load(path.read_text())["uuid"])
+        uuid.UUID(str(yaml.safe_load(path.read_text())["uuid"]))
         for path in sorted((ASSETS_DIR / "charts").glob("*.yaml"))
     ]
 
@@ -94,7 +95,7 @@ def link_query_contexts() -> int:
     from superset.models.slice import Slice
 
     linked = 0
-    for chart in db.session.query(Slice).filter(Slice.uuid.in_(_uuids())).all():
+    for chart in db.session.query(Slice).filter(Slice.uuid.in_(chart_uuids())).all():
         context = json.loads(chart.query_context or "{}")
         if not context:
             continue
@@ -107,12 +108,6 @@ def link_query_contexts() -> int:
         linked += 1
     db.session.commit()
     return linked
-
-
-def _uuids() -> list[object]:
-    import uuid
-
-    return [uuid.UUID(value) for value in chart_uuids()]
 
 
 def main(argv: list[str]) -> int:

@@ -13,6 +13,7 @@ from psycopg.rows import dict_row
 
 from txmon.dispatch import ensure_alert_tables
 from txmon.errors import TxmonError
+from txmon.monitoring import has_relation
 
 # The prototype logged escalations as ALERT events; its log knew only ALERT and RECOVERY.
 SEED_EVENT = {"RECOVERY": "RECOVERY"}
@@ -45,8 +46,7 @@ def entries(
 ) -> list[LogEntry]:
     """The alert log, latest first; empty while no dispatcher has created it. Read-only, so
     the API can serve it without waiting behind a dispatcher."""
-    exists = conn.execute("select to_regclass('monitoring.alert_log') is not null").fetchone()
-    if not exists or not exists[0]:
+    if not has_relation(conn, "alert_log"):
         return []
     with conn.cursor(row_factory=dict_row) as cursor:
         rows = cursor.execute(

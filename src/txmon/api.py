@@ -44,6 +44,7 @@ from starlette.types import Message as ASGIMessage
 from txmon import __version__, alert_log, loading, monitoring
 from txmon.database import connect, ensure_raw_tables
 from txmon.errors import DatabaseUnavailable, TxmonError
+from txmon.monitoring import PUBLIC_VIEWS, VIEWS_MISSING, existing_relations, has_relation
 
 logger = logging.getLogger(__name__)
 
@@ -55,8 +56,6 @@ STATEMENT_TIMEOUT_MS = 30_000  # a read that takes longer is answered 503, not l
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 # Open without a token: the liveness probe, and the docs (they show the schema, never data).
 OPEN_PATHS = frozenset({"/health", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
-VIEWS = ("metric_minutes", "metric_status", "anomaly_episodes", "alert_events", "current_status")
-BUILD_HINT = "the monitoring views do not exist yet: load data and run `txmon build`"
 # The same advisory lock as `txmon load`: a file load and a batch never race on transaction ids.
 LOCK_LOADS = "select pg_advisory_xact_lock(hashtext('txmon.load'))"
 COPY_COUNTS = (
@@ -513,14 +512,9 @@ def metric_series(
 
 def health_facts(conn: psycopg.Connection) -> Health:
     """The facts /health reports, from a connection that answered."""
-    present = conn.execute(
-        "select name from unnest(%s::text[]) as name"
-        " where to_regclass('monitoring.' || quote_ident(name)) is not null",
-        (list(VIEWS),),
-    ).fetchall()
-    missing = sorted(set(VIEWS) - {row[0] for row in present})
+    missing = sorted(set(PUBLIC_VIEWS) - existing_relations(conn, PUBLIC_VIEWS))
     if missing:
-        return _unhealthy("ok", "missing", f"{BUILD_HINT} (missing: {', '.join(missing)})")
+        return _unhealthy("ok", "missing", f"{VIEWS_MISSING} (missing: {', '.join(missing)})")
     latest, lag = monitoring.data_freshness(conn)
     last_build_at, last_succeeded = _last_build(conn)
     return Health(
@@ -538,8 +532,7 @@ def health_facts(conn: psycopg.Connection) -> Health:
 def _last_build(conn: psycopg.Connection) -> tuple[datetime | None, bool | None]:
     # monitoring.build_runs exists once the scheduler (`txmon run`) has recorded a build;
     # without it, or with other columns than expected, the build is simply not reported.
-    found = conn.execute("select to_regclass('monitoring.build_runs') is not null").fetchone()
-    if not found or not found[0]:
+    if not has_relation(conn, "build_runs"):
         return None, None
     try:
         with conn.transaction():  # a savepoint: a failure here must not spoil the answer
@@ -694,7 +687,7 @@ def _install_error_handlers(app: FastAPI) -> None:
         return _message(503, str(error))
 
     async def views_missing(request: Request, error: Exception) -> JSONResponse:
-        return _message(503, BUILD_HINT)
+        return _message(503, VIEWS_MISSING)
 
     async def database_error(request: Request, error: Exception) -> JSONResponse:
         logger.warning("database error on %s %s: %s", request.method, request.url.path, error)

@@ -28,6 +28,7 @@ import psycopg
 from txmon.database import connect, database_url, ensure_reader_role, libpq_environment
 from txmon.embedded import port_is_free
 from txmon.errors import TxmonError
+from txmon.monitoring import has_relation
 from txmon.settings import superset_dir, txmon_home
 
 DEFAULT_HOST = "127.0.0.1"
@@ -78,6 +79,11 @@ class SupersetHome:
     @property
     def reader_password_file(self) -> Path:
         return self.root / "reader_password"
+
+    @property
+    def secret_key_file(self) -> Path:
+        # superset_config.py reads it from TXMON_SUPERSET_HOME when SUPERSET_SECRET_KEY is unset.
+        return self.root / "secret_key"
 
     def executable(self, name: str) -> Path:
         return self.venv / "bin" / name
@@ -231,19 +237,24 @@ def _run(
     return result.stdout
 
 
-def _secret_file(path: Path, variable: str) -> tuple[str, bool]:
+def _secret_file(path: Path, variable: str, nbytes: int = 18) -> tuple[str, bool]:
     """A secret from `variable`, else the one kept in `path`, else a new one written there."""
     configured = os.environ.get(variable, "")
     if configured:
         return configured, False
     if path.exists():
         return path.read_text().strip(), False
-    value = secrets.token_urlsafe(18)
+    value = secrets.token_urlsafe(nbytes)
     path.parent.mkdir(parents=True, exist_ok=True)
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "w") as handle:
         handle.write(value + "\n")
     return value, True
+
+
+def ensure_secret_key(home: SupersetHome) -> None:
+    """Superset's SECRET_KEY: SUPERSET_SECRET_KEY, else one generated once into the home."""
+    _secret_file(home.secret_key_file, "SUPERSET_SECRET_KEY", nbytes=48)
 
 
 def admin_credentials(home: SupersetHome) -> Credentials:
@@ -285,12 +296,6 @@ def reader_uri(home: SupersetHome, url: str) -> str:
     if "PGSSLMODE" in env:
         uri += f"?sslmode={env['PGSSLMODE']}"
     return uri
-
-
-def has_monitoring_views(url: str) -> bool:
-    with connect(url) as conn:
-        found = conn.execute("select to_regclass('monitoring.current_status')").fetchone()
-    return found is not None and found[0] is not None
 
 
 def set_up_metadata(home: SupersetHome, files: SupersetFiles, admin: Credentials) -> None:
@@ -477,10 +482,13 @@ def up(say: Say, host: str = DEFAULT_HOST, port: int | None = None) -> ServerInf
         say(f"[{time.monotonic() - started:5.1f}s] {message}")
 
     ensure_virtualenv(home, files, step)
+    ensure_secret_key(home)
     url = database_url()
     uri = reader_uri(home, url)
     step(f"Read-only role {reader_role()} can select from schema monitoring only")
-    if not has_monitoring_views(url):
+    with connect(url) as conn:
+        has_views = has_relation(conn, "current_status")
+    if not has_views:
         step("No monitoring views yet: the charts stay empty until `txmon build` (or `txmon demo`)")
     admin = admin_credentials(home)
     set_up_metadata(home, files, admin)

@@ -25,6 +25,7 @@ from psycopg.rows import dict_row
 from txmon.channels import Channel, DeliveryError, Notification
 from txmon.config import Delivery, Rules, Settings
 from txmon.errors import TxmonError
+from txmon.monitoring import VIEWS_MISSING, has_relation
 
 NOTIFICATION_FIELDS = (
     "dedup_key",
@@ -142,9 +143,7 @@ def _rows(conn: psycopg.Connection, sql: str, params: dict[str, Any] | None = No
         with conn.cursor(row_factory=dict_row) as cursor:
             return list(cursor.execute(sql, params or {}).fetchall())
     except psycopg.errors.UndefinedTable as error:
-        raise TxmonError(
-            "the monitoring views do not exist yet: load data and run `txmon build`"
-        ) from error
+        raise TxmonError(VIEWS_MISSING) from error
 
 
 def _notification(row: dict[str, Any]) -> Notification:
@@ -268,13 +267,9 @@ def queue_notifications(
         ensure_alert_tables(conn)
         # One queuer at a time; a second one then finds everything already logged.
         conn.execute("select pg_advisory_xact_lock(hashtext('txmon.dispatch.queue'))")
-        has_views = conn.execute(
-            "select to_regclass('monitoring.alert_events') is not null"
-        ).fetchone()[0]  # type: ignore[index]
+        has_views = has_relation(conn, "alert_events")
         if not has_views and not extra:
-            raise TxmonError(
-                "the monitoring views do not exist yet: load data and run `txmon build`"
-            )
+            raise TxmonError(VIEWS_MISSING)
         # Without the views (no build has passed yet) only the caller's own alerts can go out.
         latest, now = conn.execute(
             "select (select max(minute_at) from monitoring.metric_minutes), now()"

@@ -15,6 +15,29 @@ from psycopg.rows import dict_row
 from txmon.errors import TxmonError
 
 SEVERITY_ORDER = ("HEALTHY", "INFO", "WARNING", "CRITICAL", "SEVERE")
+# The views `txmon build` keeps in schema monitoring: what users, the API and Superset read.
+PUBLIC_VIEWS = (
+    "metric_minutes",
+    "metric_status",
+    "anomaly_episodes",
+    "alert_events",
+    "current_status",
+)
+VIEWS_MISSING = "the monitoring views do not exist yet: load data and run `txmon build`"
+
+
+def existing_relations(conn: psycopg.Connection, names: tuple[str, ...]) -> set[str]:
+    """Which of these tables or views exist in schema monitoring (without touching them)."""
+    rows = conn.execute(
+        "select name from unnest(%s::text[]) as name"
+        " where to_regclass('monitoring.' || quote_ident(name)) is not null",
+        (list(names),),
+    ).fetchall()
+    return {row[0] for row in rows}
+
+
+def has_relation(conn: psycopg.Connection, name: str) -> bool:
+    return name in existing_relations(conn, (name,))
 
 
 @dataclass(frozen=True)
@@ -53,9 +76,7 @@ def _query(
             return list(cursor.execute(sql, params).fetchall())
     except psycopg.errors.UndefinedTable as error:
         conn.rollback()
-        raise TxmonError(
-            "the monitoring views do not exist yet: load data and run `txmon build`"
-        ) from error
+        raise TxmonError(VIEWS_MISSING) from error
 
 
 def current_status(conn: psycopg.Connection) -> list[MetricStatus]:

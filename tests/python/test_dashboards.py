@@ -30,7 +30,7 @@ from txmon.dashboards import (
     SupersetHome,
     _usernames,
     admin_credentials,
-    has_monitoring_views,
+    ensure_secret_key,
     reader_uri,
     start_server,
 )
@@ -157,7 +157,7 @@ def test_status_tiles_cover_every_severity_with_a_colour() -> None:
 def superset_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     """Superset's settings module, loaded the way Superset loads it, with a fresh home."""
     monkeypatch.setenv("TXMON_SUPERSET_HOME", str(tmp_path / "superset-home"))
-    monkeypatch.delenv("SUPERSET_SECRET_KEY", raising=False)
+    monkeypatch.setenv("SUPERSET_SECRET_KEY", "a-key-for-reading-the-other-settings")
 
     def load() -> dict[str, Any]:
         return runpy.run_path(str(SUPERSET_DIR / "superset_config.py"))
@@ -186,14 +186,20 @@ def test_time_window_condition_is_safe_for_any_filter_value(superset_settings: A
         condition("minute_at; drop table x", ["6h"])
 
 
-def test_secret_key_is_generated_once_and_kept_private(
+def test_secret_key_is_generated_once_by_txmon_and_read_by_superset(
     superset_settings: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    first = superset_settings()["SECRET_KEY"]
-    key_file = tmp_path / "superset-home" / "secret_key"
-    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
-    assert len(first) >= 40
-    assert superset_settings()["SECRET_KEY"] == first
+    monkeypatch.delenv("SUPERSET_SECRET_KEY")
+    with pytest.raises(RuntimeError, match="txmon superset up"):
+        superset_settings()
+    home = SupersetHome(root=tmp_path / "superset-home", venv=tmp_path / "venv")
+    ensure_secret_key(home)
+    key = home.secret_key_file.read_text().strip()
+    assert stat.S_IMODE(home.secret_key_file.stat().st_mode) == 0o600
+    assert len(key) >= 64
+    ensure_secret_key(home)
+    assert home.secret_key_file.read_text().strip() == key, "kept, not replaced"
+    assert superset_settings()["SECRET_KEY"] == key
     monkeypatch.setenv("SUPERSET_SECRET_KEY", "from-the-environment")
     assert superset_settings()["SECRET_KEY"] == "from-the-environment"
 
@@ -314,14 +320,6 @@ def test_reader_role_needs_a_user_that_may_create_roles(
         with psycopg.connect(database_url, autocommit=True) as conn:
             conn.execute(f"drop owned by {weak}")
             conn.execute(f"drop role {weak}")
-
-
-def test_monitoring_views_are_detected(database_url: str) -> None:
-    assert not has_monitoring_views(database_url)
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute("create schema monitoring")
-        conn.execute("create view monitoring.current_status as select 1 as one")
-    assert has_monitoring_views(database_url)
 
 
 def test_a_taken_port_is_refused_before_anything_starts(superset_home: SupersetHome) -> None:
