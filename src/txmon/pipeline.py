@@ -13,7 +13,7 @@ from typing import Any
 
 from txmon.database import connect, database_url, ensure_raw_tables, libpq_environment
 from txmon.errors import BuildError
-from txmon.settings import dbt_project_dir, txmon_home
+from txmon.settings import dbt_project_dir, private_dir, txmon_home
 
 
 @dataclass(frozen=True)
@@ -119,7 +119,7 @@ def run_dbt(
     target_url = url or database_url()
     with connect(target_url) as conn:
         ensure_raw_tables(conn)
-    (txmon_home() / "dbt").mkdir(parents=True, exist_ok=True)
+    private_dir(txmon_home() / "dbt")
     with _dbt_environment(target_url):
         result = dbtRunner(manifest=manifest).invoke(dbt_arguments(command, extra, quiet=quiet))
     summary = _summarise(result)
@@ -133,7 +133,7 @@ def parse_project(extra: Sequence[str] = (), *, url: str | None = None) -> Any:
     from dbt.cli.main import dbtRunner
 
     target_url = url or database_url()
-    (txmon_home() / "dbt").mkdir(parents=True, exist_ok=True)
+    private_dir(txmon_home() / "dbt")
     with _dbt_environment(target_url):
         result = dbtRunner().invoke(dbt_arguments("parse", extra, quiet=True))
     if not result.success:

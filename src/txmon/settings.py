@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 RAW_SCHEMA = "txmon_raw"
@@ -14,6 +15,43 @@ def txmon_home() -> Path:
     configured = os.environ.get("TXMON_HOME")
     home = Path(configured) if configured else Path.cwd() / ".txmon"
     return home.expanduser().resolve()
+
+
+def _make_private(folder: Path) -> None:
+    """Take every right away from group and others, except the right to pass through that
+    the embedded server's group gets on TXMON_HOME when txmon runs as root (`embedded.py`)."""
+    info = folder.stat()
+    keep = 0o700 if info.st_gid == os.getegid() else 0o710
+    mode = stat.S_IMODE(info.st_mode)
+    if mode & ~keep:
+        folder.chmod(mode & keep)
+
+
+def private_dir(path: Path, home: Path | None = None) -> Path:
+    """Create `path` readable by its owner only (0700), with any missing folders between it and
+    `home` (TXMON_HOME), and tighten those that an older txmon created open to everyone.
+
+    Files written inside still follow the process umask: the command line sets 0o077.
+    """
+    home = (home or txmon_home()).resolve()
+    path = path.resolve()
+    inside = path == home or home in path.parents
+    chain = [path, *path.parents]
+    folders = chain[: chain.index(home) + 1] if inside else [path]
+    for folder in reversed(folders):
+        if not folder.is_dir():
+            # mkdir's mode is filtered by the umask; 0700 is the most it should ever be.
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _make_private(folder)
+    return path
+
+
+def write_private_file(path: Path, text: str) -> None:
+    """Write `path` readable by its owner only, also when an older txmon left it open."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        os.fchmod(descriptor, 0o600)
+        handle.write(text)
 
 
 def _is_txmon_project(folder: Path) -> bool:

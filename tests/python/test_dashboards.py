@@ -310,10 +310,11 @@ def test_reader_role_needs_a_user_that_may_create_roles(
     weak = f"txmon_weak_{uuid.uuid4().hex[:8]}"
     database = libpq_environment(database_url)["PGDATABASE"]
     with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(f"create role {weak} login nocreaterole")
+        conn.execute(f"create role {weak} login nocreaterole password 'weak-password-1'")
         conn.execute(f"grant all on database {database} to {weak}")
     try:
-        as_weak = database_url.replace("postgresql://postgres@", f"postgresql://{weak}@")
+        env = libpq_environment(database_url)
+        as_weak = f"postgresql://{weak}:weak-password-1@{env['PGHOST']}:{env['PGPORT']}/{database}"
         with pytest.raises(SupersetError, match="CREATEROLE"):
             reader_uri(superset_home, as_weak)
     finally:
