@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from contextlib import contextmanager
@@ -79,12 +80,49 @@ def connect(url: str | None = None, autocommit: bool = False) -> Iterator[psycop
         yield conn
 
 
+# The partitioned raw tables and the column of each that picks its day partition.
+PARTITIONED_RAW_TABLES = {"transaction_counts": "observed_at", "transactions": "created_at"}
+
+_RAW_TABLES_CURRENT = """
+select obj_description(n.oid, 'pg_namespace') = %s
+   and (select count(*) from pg_partitioned_table p join pg_class c on c.oid = p.partrelid
+        where c.relnamespace = n.oid and c.relname = any(%s)) = %s
+from pg_namespace n where n.nspname = 'txmon_raw'
+"""
+
+
 def ensure_raw_tables(conn: psycopg.Connection) -> None:
-    """Create the raw schema and tables when missing; safe to run any number of times."""
+    """Create (or migrate) the raw schema and tables, and move rows that writers put in the
+    default partitions into day partitions; safe to run any number of times.
+
+    It runs before every load and build, so the usual case is two cheap queries: the catalog
+    says the tables match this version's DDL (by its hash), and the default partitions are empty.
+    """
     ddl = resources.files("txmon").joinpath("sql/raw_tables.sql").read_text()
+    marker = "txmon raw tables, ddl sha256 " + hashlib.sha256(ddl.encode()).hexdigest()
+    tables = list(PARTITIONED_RAW_TABLES)
+
+    def is_current() -> bool:
+        row = conn.execute(_RAW_TABLES_CURRENT, (marker, tables, len(tables))).fetchone()
+        return bool(row and row[0])
+
+    def has_pending_rows() -> bool:
+        exists = " or ".join(f"exists (select from txmon_raw.{t}_default)" for t in tables)
+        row = conn.execute(f"select {exists}").fetchone()
+        return bool(row and row[0])
+
+    if is_current() and not has_pending_rows():
+        return
     # Two processes creating the schema at once would collide; serialise on an advisory lock.
     conn.execute("select pg_advisory_xact_lock(hashtext('txmon.raw_tables'))")
-    conn.execute(ddl)
+    if not is_current():
+        conn.execute(ddl)
+        conn.execute(sql.SQL("comment on schema txmon_raw is {}").format(sql.Literal(marker)))
+    for table, column in PARTITIONED_RAW_TABLES.items():
+        conn.execute(
+            "select txmon_raw.partition_default_rows(%s::regclass, %s)",
+            (f"txmon_raw.{table}", column),
+        )
 
 
 _ROLE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
