@@ -17,14 +17,32 @@ def txmon_home() -> Path:
     return home.expanduser().resolve()
 
 
-def _make_private(folder: Path) -> None:
+def _make_private(folder: Path) -> bool:
     """Take every right away from group and others, except the right to pass through that
-    the embedded server's group gets on TXMON_HOME when txmon runs as root (`embedded.py`)."""
+    the embedded server's group gets on TXMON_HOME when txmon runs as root (`embedded.py`).
+    Returns whether anything had to change."""
     info = folder.stat()
     keep = 0o700 if info.st_gid == os.getegid() else 0o710
     mode = stat.S_IMODE(info.st_mode)
-    if mode & ~keep:
-        folder.chmod(mode & keep)
+    if not mode & ~keep:
+        return False
+    folder.chmod(mode & keep)
+    return True
+
+
+def _make_tree_private(folder: Path) -> None:
+    """Close everything below `folder` to group and others; the owner's rights stay."""
+    for parent, folders, files in os.walk(folder):
+        for name in folders:
+            if not os.path.islink(os.path.join(parent, name)):
+                _make_private(Path(parent, name))
+        for name in files:
+            path = os.path.join(parent, name)
+            if os.path.islink(path):
+                continue
+            mode = stat.S_IMODE(os.stat(path).st_mode)
+            if mode & 0o077:
+                os.chmod(path, mode & 0o700)
 
 
 def private_dir(path: Path, home: Path | None = None) -> Path:
@@ -39,10 +57,13 @@ def private_dir(path: Path, home: Path | None = None) -> Path:
     chain = [path, *path.parents]
     folders = chain[: chain.index(home) + 1] if inside else [path]
     for folder in reversed(folders):
-        if not folder.is_dir():
+        created = not folder.is_dir()
+        if created:
             # mkdir's mode is filtered by the umask; 0700 is the most it should ever be.
             folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        _make_private(folder)
+        if _make_private(folder) and not created:
+            # An older txmon left it open, and so whatever it wrote inside: close that too.
+            _make_tree_private(folder)
     return path
 
 

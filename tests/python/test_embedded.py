@@ -1,14 +1,23 @@
-"""The embedded server: created under TXMON_HOME, reused, stopped and started again."""
+"""The embedded server: created under TXMON_HOME, reused, stopped and started again, and
+reachable by its owner only (a password over 127.0.0.1), also when an older txmon created it."""
 
 from __future__ import annotations
 
+import json
+import os
+import pwd
+import stat
+import subprocess
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 
+from helpers import TXMON
 from txmon import database
-from txmon.embedded import EmbeddedServer
+from txmon.embedded import EmbeddedServer, _bin_dir, free_port
 
 
 def test_start_reuse_stop_restart(tmp_path: Path) -> None:
@@ -60,3 +69,227 @@ def test_libpq_environment_from_urls() -> None:
         "PGSSLMODE": "require",
     }
     assert database.describe("postgresql://ana:secret@h:1/d") == "ana@h:1/d"
+
+
+# -- only its owner gets in ----------------------------------------------------------------------
+
+NO_PASSWORD_FILE = "/nonexistent/txmon-no-passfile"
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedServer]:
+    """One embedded server for the access tests of this module."""
+    server = EmbeddedServer(tmp_path_factory.mktemp("access") / "home")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture()
+def other_user() -> Iterator[pwd.struct_passwd]:
+    """A throwaway system user, as any other local account on the machine would be."""
+    if os.geteuid() != 0:
+        pytest.skip("creating a second system user needs root")
+    name = f"txmon_probe_{uuid.uuid4().hex[:8]}"
+    subprocess.run(
+        ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
+        check=True,
+        capture_output=True,
+    )
+    try:
+        yield pwd.getpwnam(name)
+    finally:
+        subprocess.run(["userdel", name], check=False, capture_output=True)
+
+
+def as_user(user: pwd.struct_passwd, *args: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        list(args),
+        user=user.pw_uid,
+        group=user.pw_gid,
+        extra_groups=[],
+        env={"PATH": "/usr/bin:/bin", "HOME": "/nonexistent", **env},
+        cwd="/",
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+def psql_as(
+    user: pwd.struct_passwd, port: int, login: str, **env: str
+) -> subprocess.CompletedProcess:
+    psql = str(_bin_dir() / "psql")
+    conninfo = f"host=127.0.0.1 port={port} user={login} dbname=txmon connect_timeout=5"
+    return as_user(user, psql, "-w", "-X", "-At", "-c", "select current_user", conninfo, **env)
+
+
+def connect_without_password(port: int, dbname: str = "txmon") -> psycopg.Connection:
+    """What anyone on the machine can try: no password (and no ~/.pgpass, no PGPASSWORD)."""
+    return psycopg.connect(
+        host="127.0.0.1",
+        port=port,
+        user="postgres",
+        dbname=dbname,
+        passfile=NO_PASSWORD_FILE,
+        password="",
+        connect_timeout=5,
+        autocommit=True,
+    )
+
+
+def test_no_login_without_the_password(
+    running: EmbeddedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PGPASSWORD", raising=False)
+    status = running.status()
+    assert status.port and status.url and status.password
+    with pytest.raises(psycopg.OperationalError, match="password"):
+        connect_without_password(status.port)
+    wrong = status.url.replace(status.password, "not-the-password")
+    with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+        psycopg.connect(wrong, connect_timeout=5)
+    with psycopg.connect(status.url) as conn:
+        rules = conn.execute("select distinct auth_method from pg_hba_file_rules").fetchall()
+        assert rules == [("scram-sha-256",)]
+        assert conn.execute("show unix_socket_directories").fetchone() == ("",)
+        assert conn.execute("show listen_addresses").fetchone() == ("127.0.0.1",)
+        assert conn.execute("show log_min_error_statement").fetchone() == ("panic",)
+        stored = conn.execute("select rolpassword from pg_authid where rolname = 'postgres'")
+        assert stored.fetchone()[0].startswith("SCRAM-SHA-256$4096:")
+    assert not list(running.data_dir.glob(".s.PGSQL.*"))
+    assert stat.S_IMODE(running.password_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE(running.log_file.stat().st_mode) == 0o600
+    # The URL is for the owner's tools; what txmon prints about the server has no password.
+    assert status.address and status.password not in status.address
+
+
+def test_a_second_system_user_cannot_connect(
+    running: EmbeddedServer, other_user: pwd.struct_passwd
+) -> None:
+    status = running.status()
+    assert status.port and status.password
+    refused = [
+        psql_as(other_user, status.port, "postgres"),
+        psql_as(other_user, status.port, "postgres", PGPASSWORD="guessed-password"),
+        psql_as(other_user, status.port, other_user.pw_name),
+    ]
+    for attempt in refused:
+        assert attempt.returncode != 0
+        assert "password" in attempt.stderr, attempt.stderr
+    # Nor can it read the password, the log or even the folder's listing.
+    for command in (
+        ["cat", str(running.password_file)],
+        ["cat", str(running.log_file)],
+        ["ls", str(running.home)],
+        ["ls", str(running.data_dir)],
+    ):
+        denied = as_user(other_user, *command)
+        assert denied.returncode != 0 and "Permission denied" in denied.stderr, command
+    # With the password, the same psql gets in: the refusals above are about the password.
+    admitted = psql_as(other_user, status.port, "postgres", PGPASSWORD=status.password)
+    assert admitted.returncode == 0 and admitted.stdout.strip() == "postgres", admitted.stderr
+
+
+# -- a cluster created by an older txmon ---------------------------------------------------------
+
+OLD_SETTINGS = """
+# txmon embedded server
+listen_addresses = '127.0.0.1'
+unix_socket_directories = ''
+timezone = 'UTC'
+log_timezone = 'UTC'
+max_connections = 50
+shared_buffers = '128MB'
+fsync = on
+"""
+
+
+def start_the_old_way(server: EmbeddedServer) -> int:
+    """Create and start a cluster as txmon did before: trust authentication, no password, files
+    readable by everyone. Returns its port."""
+    server.root.mkdir(parents=True)
+    run_as = server._prepare_permissions()
+    server.data_dir.mkdir(mode=0o700, exist_ok=True)
+    initdb = [str(_bin_dir() / "initdb"), "-D", str(server.data_dir), "--auth=trust"]
+    server._run([*initdb, "--encoding=UTF8", "--locale=C", "-U", "postgres"], run_as, 120)
+    with (server.data_dir / "postgresql.conf").open("a") as conf:
+        conf.write(OLD_SETTINGS)
+    port = free_port()
+    server.state_file.write_text(json.dumps({"port": port}) + "\n")
+    server.log_file.write_text("")
+    if run_as:
+        entry = pwd.getpwnam(run_as)
+        os.chown(server.log_file, entry.pw_uid, entry.pw_gid)
+    pg_ctl = [str(_bin_dir() / "pg_ctl"), "-D", str(server.data_dir), "-l", str(server.log_file)]
+    server._run([*pg_ctl, "-o", f"-p {port}", "-w", "start"], run_as, 70)
+    for path in (server.home, server.root):
+        path.chmod(0o755)
+    for path in (server.state_file, server.log_file):
+        path.chmod(0o644)
+    return port
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("left_running", [True, False], ids=["running", "stopped"])
+def test_a_trust_cluster_from_an_older_txmon_is_locked_down_on_start(
+    left_running: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PGPASSWORD", raising=False)
+    probe: pwd.struct_passwd | None = None
+    if os.geteuid() == 0:
+        probe_name = f"txmon_probe_{uuid.uuid4().hex[:8]}"
+        subprocess.run(["useradd", "--system", "-M", probe_name], check=True, capture_output=True)
+        probe = pwd.getpwnam(probe_name)
+    server = EmbeddedServer(tmp_path / "home")
+    try:
+        port = start_the_old_way(server)
+        # Before: anyone gets in as superuser, which is what the upgrade must end.
+        with connect_without_password(port, "postgres") as conn:
+            conn.execute("create database txmon")
+        with connect_without_password(port) as conn:
+            conn.execute("create table kept (x int); insert into kept values (42)")
+        if probe is not None:
+            assert psql_as(probe, port, "postgres").stdout.strip() == "postgres"
+        if not left_running:
+            assert server.stop()
+
+        env = {
+            **{k: v for k, v in os.environ.items() if k != "TXMON_DATABASE_URL"},
+            "TXMON_HOME": str(server.home),
+        }
+        started = subprocess.run(
+            [TXMON, "db", "start"], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert started.returncode == 0, started.stderr
+        url = subprocess.run(
+            [TXMON, "db", "url"], env=env, capture_output=True, text=True, timeout=60
+        ).stdout.strip()
+
+        # After: the same data, on the same port, for the owner only.
+        assert url.startswith("postgresql://postgres:") and f":{port}/txmon" in url
+        with psycopg.connect(url) as conn:
+            assert conn.execute("select x from kept").fetchone() == (42,)
+            assert conn.execute(
+                "select distinct auth_method from pg_hba_file_rules"
+            ).fetchall() == [("scram-sha-256",)]
+            assert conn.execute("show log_min_error_statement").fetchone() == ("panic",)
+        with pytest.raises(psycopg.OperationalError, match="password"):
+            connect_without_password(port)
+        if probe is not None:
+            attempt = psql_as(probe, port, "postgres")
+            assert attempt.returncode != 0 and "password" in attempt.stderr
+            assert as_user(probe, "cat", str(server.log_file)).returncode != 0
+        for path in (server.state_file, server.log_file, server.password_file):
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+        assert stat.S_IMODE(server.root.stat().st_mode) == 0o700
+        assert stat.S_IMODE(server.home.stat().st_mode) == (0o710 if probe else 0o700)
+        # Started again, nothing more to change: the password and the port stay.
+        again = subprocess.run(
+            [TXMON, "db", "url"], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert again.stdout.strip() == url
+    finally:
+        server.stop()
+        if probe is not None:
+            subprocess.run(["userdel", probe.pw_name], check=False, capture_output=True)
