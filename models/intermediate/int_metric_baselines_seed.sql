@@ -1,6 +1,10 @@
+{{ config(materialized='view') }}
+
 -- The prototype's model, kept as a mode for comparison: threshold = mean + 3 * sample standard
 -- deviation over every minute loaded, the judged minute and any ongoing anomaly included (so an
 -- anomaly inflates its own threshold). Below-direction metrics mirror it: mean - 3 * std.
+-- Every build in this mode is a full refresh (see int_build_window), so the statistics span
+-- all history; a view, since nothing reads it in the trailing mode.
 
 with
 

@@ -1,3 +1,30 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        full_refresh=false,
+        on_schema_change='sync_all_columns',
+        indexes=[
+            {'columns': ['metric_name', 'minute_at'], 'unique': True},
+        ],
+        pre_hook=[
+            "{% if is_incremental() %}
+            delete from {{ this }}
+            where minute_at >= (
+                select
+                    case
+                        when is_full_refresh or recompute_from = first_minute_at
+                            then '-infinity'::timestamptz
+                        else recompute_from
+                    end
+                from {{ ref('int_build_window') }}
+            )
+            {% endif %}",
+        ],
+        post_hook=['{{ analyze_after_full_refresh() }}'],
+    )
+}}
+
 -- The default baseline: each minute is judged against a forecast made from the minutes before
 -- it only, so the judged minute is never in its own baseline and later data never change an
 -- earlier verdict.
@@ -11,7 +38,10 @@
 -- baseline by a small bounded amount per minute and cannot inflate what it is compared with,
 -- while a lasting change of level still becomes the new normal in time.
 -- Each minute depends on the state left by the one before, hence a recursive walk over the
--- minutes instead of window functions.
+-- minutes instead of window functions. The state is kept with every minute, so a build walks
+-- only the minutes it recomputes, starting from the state stored for the minute before them:
+-- a cycle costs what its new minutes cost, and its rows are exactly those a walk over all
+-- history would give. In the prototype's mode nothing is walked.
 --
 -- The spread is the largest of: the learnt spread of the residuals (scaled to the evaluation
 -- window), the sampling noise expected at the forecast for the window's volume (binomial for
@@ -24,6 +54,19 @@
 
 with recursive
 
+build_window as (
+
+    select
+        *,
+        is_full_refresh or recompute_from = first_minute_at as is_from_scratch
+
+    from {{ ref('int_build_window') }}
+    {%- if var('baseline_mode') == 'seed' %}
+    where false
+    {%- endif %}
+
+),
+
 -- Not materialised, so that each step of the walk reads the table through its index.
 metric_minutes as not materialized (
 
@@ -31,7 +74,9 @@ metric_minutes as not materialized (
 
 ),
 
-walk as (
+-- Where the walk starts: the first minute of data with an empty state, or the state stored for
+-- the minute before the first recomputed one.
+starting_states as (
 
     select
         metric_minutes.metric_name,
@@ -48,7 +93,41 @@ walk as (
         case when metric_minutes.has_data then 1 else 0 end as learned_minutes
 
     from metric_minutes
-    where metric_minutes.minute_index = 0
+    inner join build_window
+        on
+            build_window.is_from_scratch
+            and metric_minutes.minute_at = build_window.first_minute_at
+
+    {%- if is_incremental() %}
+
+    union all
+
+    select
+        stored.metric_name,
+        stored.minute_index,
+        stored.baseline,
+        stored.sigma,
+        stored.threshold,
+        stored.is_warm,
+        stored.is_anomalous,
+        stored.is_outlier,
+        stored.state_level,
+        stored.state_variance,
+        stored.state_denominator,
+        stored.learned_minutes
+
+    from {{ this }} as stored
+    inner join build_window
+        on
+            not build_window.is_from_scratch
+            and stored.minute_at = build_window.recompute_from - interval '1 minute'
+    {%- endif %}
+
+),
+
+walk as (
+
+    select * from starting_states
 
     union all
 
@@ -215,13 +294,21 @@ final as (
         walk.is_warm,
         walk.is_anomalous,
         walk.is_outlier,
-        'trailing' as baseline_mode
+        'trailing' as baseline_mode,
+        walk.state_level,
+        walk.state_variance,
+        walk.state_denominator,
+        walk.learned_minutes
 
     from walk
     inner join metric_minutes
         on
             walk.metric_name = metric_minutes.metric_name
             and walk.minute_index = metric_minutes.minute_index
+    inner join build_window
+        on
+            metric_minutes.minute_at >= build_window.recompute_from
+            or build_window.is_from_scratch
 
 )
 

@@ -3,11 +3,14 @@
         indexes=[
             {'columns': ['metric_name', 'minute_index'], 'unique': True},
         ],
+        post_hook=['analyze {{ this }}'],
     )
 }}
 
--- One row per metric and minute: the minute's numerator, denominator and value, and the same
--- summed over the trailing evaluation window that the trailing baseline judges.
+-- One row per metric and minute the build recomputes (with the evaluation window's lookback):
+-- the minute's numerator, denominator and value, and the same summed over the trailing
+-- evaluation window that the trailing baseline judges. Analysed as soon as it is built, so the
+-- baseline's walk over it never runs on a plan made without statistics.
 -- Rates: numerator = transactions in the metric's statuses, denominator = all transactions.
 -- Volume: numerator = all transactions, denominator = 1 minute, so value = transactions a minute.
 

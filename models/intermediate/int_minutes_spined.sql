@@ -1,31 +1,23 @@
--- Every minute from the first to the last minute with data: a minute without transactions is a
--- row here too, so that an outage shows up as zeros instead of a hole.
+-- Every minute the build recomputes, from the evaluation window's lookback to the newest minute
+-- with data: a minute without transactions is a row here too, so that an outage shows up as
+-- zeros instead of a hole. minute_index numbers minutes since 1970-01-01 UTC, so consecutive
+-- minutes have consecutive numbers whichever build computed them.
 
 with
 
-status_counts as (
+build_window as (
 
-    select * from {{ ref('int_status_counts_unioned') }}
-
-),
-
-bounds as (
-
-    select
-        min(minute_at) as first_minute_at,
-        max(minute_at) as last_minute_at
-
-    from status_counts
+    select * from {{ ref('int_build_window') }}
 
 ),
 
 spine as (
 
     select minute_at
-    from bounds
+    from build_window
     cross join
         lateral generate_series(
-            first_minute_at, last_minute_at, interval '1 minute'
+            build_window.lookback_from, build_window.newest_minute_at, interval '1 minute'
         ) as minute_at
 
 ),
@@ -34,7 +26,7 @@ final as (
 
     select
         minute_at,
-        (row_number() over (order by minute_at) - 1)::integer as minute_index
+        {{ minute_number('minute_at') }} as minute_index
 
     from spine
 

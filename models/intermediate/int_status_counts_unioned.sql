@@ -1,17 +1,31 @@
 -- Both input shapes brought to one row per minute and status: pre-aggregated counts and
--- individual transactions add up, so a minute may come from either or both.
+-- individual transactions add up, so a minute may come from either or both. Only the minutes
+-- the build recomputes are read (through the indexes on the raw event times), with the
+-- evaluation window's lookback before them.
 
 with
 
+build_window as (
+
+    select * from {{ ref('int_build_window') }}
+
+),
+
 transaction_counts as (
 
-    select * from {{ ref('stg_txmon_raw__transaction_counts') }}
+    select transaction_counts.*
+    from {{ ref('stg_txmon_raw__transaction_counts') }} as transaction_counts
+    inner join build_window
+        on transaction_counts.observed_at >= build_window.lookback_from
 
 ),
 
 transactions as (
 
-    select * from {{ ref('stg_txmon_raw__transactions') }}
+    select transactions.*
+    from {{ ref('stg_txmon_raw__transactions') }} as transactions
+    inner join build_window
+        on transactions.created_at >= build_window.lookback_from
 
 ),
 

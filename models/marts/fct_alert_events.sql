@@ -1,12 +1,29 @@
+{{
+    versioned_table_config(indexes=[
+        {'columns': ['alert_event_id', 'build_id'], 'unique': True},
+        {'columns': ['minute_at']},
+    ])
+}}
+
 -- Every change of severity per metric: ALERT when an episode first reaches a severity,
--- ESCALATION when it reaches a higher one, RECOVERY on the first normal minute after it.
--- alert_event_id (episode, event, severity) is unique: the dispatcher's deduplication key.
+-- ESCALATION when it reaches a higher one, RECOVERY when the episode ends (recovery_minutes
+-- judged healthy minutes after its last anomalous one, see fct_metric_status). Severity only
+-- rises within an episode, so there is no de-escalation. alert_event_id (episode, event,
+-- severity) is unique: the dispatcher's deduplication key. A build recomputes the events of
+-- the minutes in its window, each compared with the minute before.
 
 with
 
+build_window as (
+
+    select * from {{ ref('int_build_window') }}
+
+),
+
 metric_status as (
 
-    select * from {{ ref('fct_metric_status') }}
+    {{ latest_versions(ref('fct_metric_status'), ['metric_name', 'minute_at'],
+        "minute_at >= (select recompute_from from build_window) - interval '1 minute'") }}
 
 ),
 
@@ -31,8 +48,7 @@ changes as (
         case
             when previous_severity_rank = 0 then 'ALERT'
             when severity_rank = 0 then 'RECOVERY'
-            when severity_rank > previous_severity_rank then 'ESCALATION'
-            else 'DEESCALATION'
+            else 'ESCALATION'
         end as event_type,
         case
             when severity_rank = 0 then previous_episode_id else episode_id
@@ -68,9 +84,11 @@ final as (
             else
                 upper(metric_name) || ' anomaly persisted for ' || episode_minutes || ' minutes'
         end as message,
-        baseline_mode
+        baseline_mode,
+        (select build_id from build_window) as build_id
 
     from changes
+    where minute_at >= (select recompute_from from build_window)
 
 )
 

@@ -1,18 +1,56 @@
+{{
+    versioned_table_config(indexes=[
+        {'columns': ['episode_id', 'build_id'], 'unique': True},
+        {'columns': ['last_minute_at']},
+    ])
+}}
+
 -- One row per episode that reached at least the lowest alerting severity (INFO). An episode
 -- runs from its first anomalous minute until recovery_minutes judged healthy minutes in a row
--- (see fct_metric_status); shorter blips stay visible in fct_metric_status.
+-- (see fct_metric_status); shorter blips stay visible in fct_metric_status. A build recomputes
+-- every episode with a minute in its window, over all of that episode's minutes.
 
 with
 
+build_window as (
+
+    select * from {{ ref('int_build_window') }}
+
+),
+
+-- The earliest start of an episode that reaches into the window.
+episodes_from as (
+
+    select coalesce(min(episode_started_at), max(build_window.recompute_from)) as minute_at
+    from build_window
+    left join {{ ref('fct_metric_status') }} as recomputed
+        on
+            recomputed.build_id = build_window.build_id
+            and recomputed.minute_at >= build_window.recompute_from
+
+),
+
 metric_status as (
 
-    select * from {{ ref('fct_metric_status') }}
+    {{ latest_versions(ref('fct_metric_status'), ['metric_name', 'minute_at'],
+        "minute_at >= (select minute_at from episodes_from)") }}
 
 ),
 
 metric_minutes as (
 
-    select * from {{ ref('fct_metric_minutes') }}
+    {{ latest_versions(ref('fct_metric_minutes'), ['metric_name', 'minute_at'],
+        "minute_at >= (select minute_at from episodes_from)") }}
+
+),
+
+episodes_in_window as (
+
+    select distinct metric_status.episode_id
+    from metric_status
+    inner join build_window
+        on metric_status.minute_at >= build_window.recompute_from
+    where metric_status.episode_id is not null
 
 ),
 
@@ -31,7 +69,7 @@ episode_minutes as (
     from metric_status
     inner join metric_minutes
         on metric_status.metric_minute_id = metric_minutes.metric_minute_id
-    where metric_status.episode_id is not null
+    where metric_status.episode_id in (select episode_id from episodes_in_window)
 
 ),
 
@@ -43,7 +81,7 @@ episodes as (
         min(direction) as direction,
         min(episode_started_at) as started_at,
         max(minute_at) as last_open_at,
-        bool_or(is_latest_minute) as is_ongoing,
+        max(minute_at) = (select newest_minute_at from build_window) as is_ongoing,
         max(minute_at) filter (where is_anomalous) as last_anomalous_at,
         max(episode_minutes) as minutes,
         count(*) filter (where is_anomalous)::integer as anomalous_minutes,
@@ -84,7 +122,10 @@ final as (
             else episodes.highest_judged_value
         end as peak_judged_value,
         episodes.baseline_at_start,
-        episodes.threshold_at_start
+        episodes.threshold_at_start,
+        -- The episode's latest minute, open or ended: what a later build may recompute.
+        episodes.last_open_at as last_minute_at,
+        (select build_id from build_window) as build_id
 
     from episodes
     inner join severity_levels

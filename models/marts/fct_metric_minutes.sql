@@ -1,14 +1,13 @@
 {{
-    config(
-        indexes=[
-            {'columns': ['metric_name', 'minute_at'], 'unique': True},
-            {'columns': ['minute_at']},
-        ],
-    )
+    versioned_table_config(indexes=[
+        {'columns': ['metric_name', 'minute_at', 'build_id'], 'unique': True},
+        {'columns': ['minute_at']},
+    ])
 }}
 
 -- One row per metric and minute with the baseline, threshold and verdict of the mode chosen by
--- the `baseline_mode` var. Both modes are always built so they can be compared side by side.
+-- the `baseline_mode` var, one version per build that recomputed the minute (see
+-- build_state.sql): this build appends the minutes it recomputed.
 -- depends_on: {{ ref('int_metric_baselines_trailing') }}
 -- depends_on: {{ ref('int_metric_baselines_seed') }}
 
@@ -21,9 +20,18 @@
 
 with
 
+build_window as (
+
+    select * from {{ ref('int_build_window') }}
+
+),
+
 scored_minutes as (
 
-    select * from {{ ref('int_metric_baselines_' ~ mode) }}
+    select scored_minutes.*
+    from {{ ref('int_metric_baselines_' ~ mode) }} as scored_minutes
+    inner join build_window
+        on scored_minutes.minute_at >= build_window.recompute_from
 
 ),
 
@@ -53,7 +61,8 @@ final as (
         is_warm,
         is_anomalous,
         is_outlier,
-        baseline_mode
+        baseline_mode,
+        (select build_id from build_window) as build_id
 
     from scored_minutes
 

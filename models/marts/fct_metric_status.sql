@@ -1,9 +1,8 @@
 {{
-    config(
-        indexes=[
-            {'columns': ['metric_name', 'minute_at'], 'unique': True},
-        ],
-    )
+    versioned_table_config(indexes=[
+        {'columns': ['metric_name', 'minute_at', 'build_id'], 'unique': True},
+        {'columns': ['minute_at']},
+    ])
 }}
 
 -- Persistence per metric and minute.
@@ -17,14 +16,53 @@
 -- a recovery). episode_minutes is how long the episode has persisted, from its first to its
 -- latest anomalous minute; the severity_levels seed maps it to a severity. With
 -- recovery_minutes = 0 an episode is exactly a run of consecutive anomalous minutes.
+--
+-- A build recomputes the minutes of its window (int_build_window) from the verdicts of the
+-- minutes since the start of the episode still open before the window, or from the window's
+-- start when none is open: nothing earlier can change a later minute's persistence, so the rows
+-- are those a computation over all history would give.
 
 {%- set recovery = [recovery_minutes(), 1] | max %}
 
 with
 
+build_window as (
+
+    select * from {{ ref('int_build_window') }}
+
+),
+
+-- The episode each metric had open at the minute before the window, if any.
+open_episodes as (
+
+    {%- if is_incremental() %}
+    select
+        metric_name,
+        episode_started_at
+
+    from ({{ latest_versions(this, ['metric_name', 'minute_at'],
+        "minute_at = (select recompute_from from build_window) - interval '1 minute'") }})
+        as previous_minute
+    where is_in_episode
+    {%- else %}
+    select
+        null::text as metric_name,
+        null::timestamptz as episode_started_at
+    where false
+    {%- endif %}
+
+),
+
 metric_minutes as (
 
-    select * from {{ ref('fct_metric_minutes') }}
+    select verdicts.*
+    from ({{ latest_versions(ref('fct_metric_minutes'), ['metric_name', 'minute_at'],
+        "minute_at >= (select least(min(episode_started_at), max(build_window.recompute_from))
+            from build_window left join open_episodes on true)") }}) as verdicts
+    inner join build_window on true
+    left join open_episodes
+        on verdicts.metric_name = open_episodes.metric_name
+    where verdicts.minute_at >= coalesce(open_episodes.episode_started_at, build_window.recompute_from)
 
 ),
 
@@ -193,12 +231,12 @@ final as (
         case
             when persistence.is_in_episode then persistence.episode_start_at
         end as episode_started_at,
-        persistence.minute_at = max(persistence.minute_at) over (
-            partition by persistence.metric_name
-        ) as is_latest_minute,
-        persistence.baseline_mode
+        persistence.baseline_mode,
+        build_window.build_id
 
     from persistence
+    inner join build_window
+        on persistence.minute_at >= build_window.recompute_from
     inner join severity_bands
         on
             persistence.episode_minutes >= severity_bands.min_consecutive_minutes

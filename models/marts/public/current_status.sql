@@ -1,18 +1,32 @@
 -- Public interface: monitoring.current_status, the latest minute of every metric with its value,
 -- threshold, persistence, severity and ongoing episode: everything the prototype's /monitor
--- endpoint returned, one row per metric.
+-- endpoint returned, one row per metric, as the last successful build published it.
 
 with
 
+publication as (
+
+    select * from {{ internal_schema() }}.publication
+
+),
+
 metric_minutes as (
 
-    select * from {{ ref('fct_metric_minutes') }}
+    select fct_metric_minutes.*
+    from {{ ref('fct_metric_minutes') }} as fct_metric_minutes
+    inner join publication
+        on fct_metric_minutes.minute_at = publication.published_through
+    where {{ is_published('fct_metric_minutes') }}
 
 ),
 
 metric_status as (
 
-    select * from {{ ref('fct_metric_status') }}
+    select fct_metric_status.*
+    from {{ ref('fct_metric_status') }} as fct_metric_status
+    inner join publication
+        on fct_metric_status.minute_at = publication.published_through
+    where {{ is_published('fct_metric_status') }}
 
 ),
 
@@ -52,7 +66,6 @@ final as (
         on metric_status.metric_minute_id = metric_minutes.metric_minute_id
     inner join metric_definitions
         on metric_status.metric_name = metric_definitions.metric_name
-    where metric_status.is_latest_minute
 
 )
 

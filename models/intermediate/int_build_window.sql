@@ -1,0 +1,172 @@
+-- One row: what the running build recomputes. An incremental build re-judges the last
+-- lateness_minutes published minutes (late and revised data within that window are picked up)
+-- and every newer minute; a full refresh recomputes all history. A build is full when asked
+-- (--full-refresh), when nothing has been published yet, when the settings or seeds that shape
+-- the results changed since the published build, and always in the prototype's mode, whose
+-- statistics span every minute. Rows loaded after the published build for minutes older than
+-- the window are counted as late: they wait for a full refresh.
+
+{%- set lateness = var('lateness_minutes') | int %}
+{%- set window_minutes = var('evaluation_window_minutes') | int %}
+
+with
+
+transaction_counts as (
+
+    select * from {{ ref('stg_txmon_raw__transaction_counts') }}
+
+),
+
+transactions as (
+
+    select * from {{ ref('stg_txmon_raw__transactions') }}
+
+),
+
+metric_definitions as (
+
+    select * from {{ ref('metric_definitions') }}
+
+),
+
+severity_levels as (
+
+    select * from {{ ref('severity_levels') }}
+
+),
+
+-- min and max of the indexed raw columns, so each is one index probe.
+data_bounds as (
+
+    select
+        date_trunc('minute', least(
+            (select min(observed_at) from transaction_counts),
+            (select min(created_at) from transactions)
+        ), 'UTC') as first_minute_at,
+        date_trunc('minute', greatest(
+            (select max(observed_at) from transaction_counts),
+            (select max(created_at) from transactions)
+        ), 'UTC') as newest_minute_at
+
+),
+
+published as (
+
+    select
+        publication.published_build_id,
+        publication.published_through,
+        publication.fingerprint,
+        build_log.started_at as published_build_started_at
+
+    from {{ internal_schema() }}.publication as publication
+    left join {{ internal_schema() }}.build_log as build_log
+        on publication.published_build_id = build_log.build_id
+
+),
+
+-- Everything that shapes the results: a change recomputes all history.
+settings as (
+
+    select
+        md5(
+            {{ dbt.string_literal(tojson({
+                'baseline_mode': var('baseline_mode'),
+                'threshold_sigmas': var('threshold_sigmas'),
+                'evaluation_window_minutes': var('evaluation_window_minutes'),
+                'min_history_minutes': var('min_history_minutes'),
+                'outlier_learning_share': var('outlier_learning_share'),
+                'recovery_minutes': recovery_minutes(),
+            })) }}
+            || (select string_agg(metric_definitions::text, '|' order by metric_name) from metric_definitions)
+            || (select string_agg(severity_levels::text, '|' order by severity_rank) from severity_levels)
+        ) as fingerprint
+
+),
+
+decided as (
+
+    select
+        {{ current_build_id() }} as build_id,
+        coalesce(published.published_build_id, 0) as published_build_id,
+        data_bounds.first_minute_at,
+        data_bounds.newest_minute_at,
+        published.published_through,
+        published.published_build_started_at,
+        settings.fingerprint,
+        {{ 'true' if flags.FULL_REFRESH else 'false' }}
+        or {{ "true" if var('baseline_mode') == 'seed' else "false" }}
+        or published.published_through is null
+        or published.fingerprint is distinct from settings.fingerprint
+        or to_regclass('{{ internal_schema() }}.int_metric_baselines_trailing') is null
+        or published.published_through < data_bounds.first_minute_at as is_full_refresh
+
+    from data_bounds
+    cross join settings
+    left join published on true
+
+),
+
+windowed as (
+
+    select
+        *,
+        case
+            when is_full_refresh then first_minute_at
+            else greatest(
+                first_minute_at,
+                least(published_through, newest_minute_at) - interval '{{ lateness - 1 }} minutes'
+            )
+        end as recompute_from
+
+    from decided
+
+),
+
+late_rows as (
+
+    select
+        count(*) as late_rows,
+        min(late.minute_at) as late_from
+
+    from windowed
+    cross join lateral (
+        select minute_at from transaction_counts
+        where
+            not windowed.is_full_refresh
+            and transaction_counts.loaded_at > windowed.published_build_started_at
+            and transaction_counts.observed_at < windowed.recompute_from
+        union all
+        select minute_at from transactions
+        where
+            not windowed.is_full_refresh
+            and transactions.loaded_at > windowed.published_build_started_at
+            and transactions.created_at < windowed.recompute_from
+    ) as late
+
+),
+
+final as (
+
+    select
+        windowed.build_id,
+        windowed.published_build_id,
+        windowed.is_full_refresh,
+        windowed.first_minute_at,
+        windowed.newest_minute_at,
+        windowed.published_through,
+        windowed.recompute_from,
+        -- The evaluation window of the first recomputed minute reaches back this far.
+        greatest(
+            windowed.first_minute_at,
+            windowed.recompute_from - interval '{{ window_minutes - 1 }} minutes'
+        ) as lookback_from,
+        windowed.fingerprint,
+        late_rows.late_rows,
+        late_rows.late_from
+
+    from windowed
+    cross join late_rows
+
+)
+
+select * from final
