@@ -182,6 +182,36 @@ def load(files: tuple[Path, ...], timezone: str, force: bool) -> None:
         sys.exit(2)
 
 
+@main.command(context_settings=CONTEXT)
+@click.option(
+    "--keep",
+    metavar="DURATION",
+    help="Raw data to keep back from the newest minute: 90d, 12h, 2w "
+    "(default: [retention] keep_days of the settings file).",
+)
+@click.option("--dry-run", is_flag=True, help="Say what would be dropped; drop nothing.")
+@CONFIG_OPTION
+def prune(keep: str | None, dry_run: bool, config_path: Path | None) -> None:
+    """Drop whole days of raw data older than the retention, keeping what open episodes and
+    the baseline's warm-up need; print what was dropped in one line."""
+    from datetime import timedelta
+
+    from txmon.config import load_settings
+    from txmon.database import connect
+    from txmon.retention import parse_duration
+    from txmon.retention import prune as prune_raw
+
+    if keep is not None:
+        retention = parse_duration(keep)
+    else:
+        keep_days = load_settings(config_path).retention.keep_days
+        if keep_days == 0:
+            raise TxmonError("give --keep (e.g. --keep 90d) or set [retention] keep_days")
+        retention = timedelta(days=keep_days)
+    with connect() as conn:
+        click.echo(prune_raw(conn, retention, dry_run=dry_run).text)
+
+
 @main.command(
     context_settings={**CONTEXT, "ignore_unknown_options": True, "allow_extra_args": True}
 )

@@ -48,10 +48,22 @@ class SchedulerRules:
 
 
 @dataclass(frozen=True)
+class Retention:
+    # Days of raw data kept back from the newest minute, applied once a day by the scheduler
+    # (`txmon prune`); 0 = keep everything. Whole days go, never minutes an open episode or
+    # the baseline's warm-up still needs.
+    keep_days: int = 0
+
+
+MAX_KEEP_DAYS = 100 * 366
+
+
+@dataclass(frozen=True)
 class Settings:
     rules: Rules = field(default_factory=Rules)
     delivery: Delivery = field(default_factory=Delivery)
     scheduler: SchedulerRules = field(default_factory=SchedulerRules)
+    retention: Retention = field(default_factory=Retention)
     channels: tuple[dict[str, Any], ...] = ({"type": "stdout"},)
     path: Path | None = None
 
@@ -92,7 +104,8 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
         data = tomllib.loads(config_path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise TxmonError(f"{config_path} is not valid TOML: {error}") from error
-    unknown = sorted(set(data) - {"rules", "delivery", "scheduler", "channels"})
+    sections = {"rules", "delivery", "scheduler", "retention", "channels"}
+    unknown = sorted(set(data) - sections)
     if unknown:
         raise TxmonError(f"{config_path}: unknown section(s): {', '.join(unknown)}")
     channels = data.get("channels", [{"type": "stdout"}])
@@ -102,9 +115,12 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
         rules=_section(data, "rules", Rules, config_path),
         delivery=_section(data, "delivery", Delivery, config_path),
         scheduler=_section(data, "scheduler", SchedulerRules, config_path),
+        retention=_section(data, "retention", Retention, config_path),
         channels=tuple(channels),
         path=config_path,
     )
+    if settings.retention.keep_days > MAX_KEEP_DAYS:
+        raise TxmonError(f"{config_path}: [retention] keep_days must be at most {MAX_KEEP_DAYS}")
     if settings.delivery.max_attempts < 1:
         raise TxmonError(f"{config_path}: [delivery] max_attempts must be at least 1")
     return settings
