@@ -2,29 +2,128 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import math
 import os
 import sys
 import traceback
 from datetime import datetime
 from pathlib import Path
+from typing import Any, NoReturn
 
 import click
+from click.utils import PacifyFlushWrapper
 
 from txmon import __version__
 from txmon.errors import TxmonError
 
 CONTEXT = {"help_option_names": ["-h", "--help"]}
+
+
+class FilePath(click.Path):
+    """click.Path that refuses an empty string: Path("") is the current folder, never a file."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and not value.strip():
+            self.fail("an empty string names no file", param, ctx)
+        return super().convert(value, param, ctx)
+
+
 CONFIG_OPTION = click.option(
     "--config",
     "config_path",
-    type=click.Path(path_type=Path, dir_okay=False),
+    type=FilePath(path_type=Path, dir_okay=False),
     help="Settings file (default: $TXMON_CONFIG, else ./txmon.toml if present).",
 )
 
 
+class OutputPath(FilePath):
+    """A file to write: not a folder, and not below a file (folders missing on the way are
+    created when it is written)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        path = super().convert(value, param, ctx)
+        ancestor = Path(path).absolute().parent
+        while not ancestor.exists() and ancestor != ancestor.parent:
+            ancestor = ancestor.parent
+        if not ancestor.is_dir():
+            self.fail(f"{ancestor} is a file, not a folder", param, ctx)
+        return path
+
+
+# Output files: a folder, a path below a file or an empty name is refused before any work.
+OUTPUT_FILE = OutputPath(path_type=Path, dir_okay=False, writable=True)
+# Dates on the command line, with or without seconds (the README writes '2025-07-16 06:00').
+DATE_FORMATS = [
+    "%Y-%m-%d",
+    "%Y-%m-%d %H:%M",
+    "%Y-%m-%dT%H:%M",
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%dT%H:%M:%S",
+]
+
+
+class FiniteFloat(click.FloatRange):
+    """click.FloatRange that also refuses nan and inf, which compare false with any bound."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
+def one_line(text: str) -> str:
+    """A message on one line: tabs and line breaks (libpq's hints have both) become spaces."""
+    return " ".join(str(text).split())
+
+
+def fail(message: str) -> NoReturn:
+    click.echo(f"txmon: error: {one_line(message)}", err=True)
+    sys.exit(1)
+
+
+def environment_error(error: Exception) -> str | None:
+    """The message for a failure of the surroundings rather than of txmon (a file that cannot
+    be written, a database that went away mid-command); None for anything else, a bug."""
+    if isinstance(error, OSError) and error.errno != errno.EPIPE:
+        where = f": {error.filename}" if error.filename else ""
+        return f"{error.strerror or error}{where}"
+    psycopg = sys.modules.get("psycopg")
+    if psycopg is not None and isinstance(error, psycopg.OperationalError):
+        return f"database error: {str(error).strip() or type(error).__name__}"
+    return None
+
+
 class TxmonGroup(click.Group):
-    """Turns TxmonError into one line on stderr and exit status 1 (a traceback with --debug)."""
+    """Every error as one line on stderr with exit status 1: TxmonError, failures of the
+    surroundings (a traceback with --debug) and usage errors alike. Usage errors do not take
+    click's 2, which txmon's commands use for "done, with rejected rows or failed sends"."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["standalone_mode"] = False
+        try:
+            result = super().main(*args, **kwargs)
+        except click.exceptions.NoArgsIsHelpError as error:
+            # `txmon` or `txmon db` alone: the help is the answer, shown as click shows it.
+            error.show()
+            sys.exit(error.exit_code)
+        except click.UsageError as error:
+            hint = f" (see `{error.ctx.command_path} --help`)" if error.ctx else ""
+            fail(error.format_message().rstrip(".") + hint)
+        except click.ClickException as error:
+            fail(error.format_message())
+        except click.Abort:
+            fail("aborted")
+        except OSError as error:
+            if error.errno != errno.EPIPE:
+                raise
+            # A reader that went away (txmon alerts | head) is not an error worth a line.
+            sys.stdout = PacifyFlushWrapper(sys.stdout)  # type: ignore[assignment]
+            sys.exit(1)
+        # Without standalone mode click returns the code of an explicit exit (0 after --help).
+        sys.exit(result if isinstance(result, int) else 0)
 
     def invoke(self, ctx: click.Context) -> object:
         try:
@@ -32,11 +131,17 @@ class TxmonGroup(click.Group):
         except TxmonError as error:
             if os.environ.get("TXMON_DEBUG"):
                 traceback.print_exc()
-            click.echo(f"txmon: error: {error}", err=True)
-            sys.exit(1)
+            fail(str(error))
         except KeyboardInterrupt:
             click.echo("txmon: interrupted", err=True)
             sys.exit(130)
+        except Exception as error:
+            message = environment_error(error)
+            if message is None:
+                raise
+            if os.environ.get("TXMON_DEBUG"):
+                traceback.print_exc()
+            fail(message)
 
 
 @click.group(cls=TxmonGroup, context_settings=CONTEXT)
@@ -278,7 +383,9 @@ def status() -> None:
 @main.command(context_settings=CONTEXT)
 @click.option("--metric", help="Only this metric (e.g. failed_rate).")
 @click.option(
-    "--since", type=click.DateTime(), help="Only episodes still open at or after this UTC time."
+    "--since",
+    type=click.DateTime(DATE_FORMATS),
+    help="Only episodes still open at or after this UTC time.",
 )
 def episodes(metric: str | None, since: datetime | None) -> None:
     """Every anomaly episode that reached INFO."""
@@ -286,9 +393,11 @@ def episodes(metric: str | None, since: datetime | None) -> None:
 
     from txmon.database import connect
     from txmon.monitoring import episodes as read_episodes
-    from txmon.reporting import episodes_table
+    from txmon.reporting import check_metric, episodes_table
 
     with connect() as conn:
+        if metric is not None:
+            check_metric(conn, metric)
         found = read_episodes(
             conn, since=since.replace(tzinfo=UTC) if since else None, metric=metric
         )
@@ -299,12 +408,12 @@ def episodes(metric: str | None, since: datetime | None) -> None:
 
 
 @main.command(context_settings=CONTEXT)
-@click.argument("output", type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--days", type=float, default=3.0, show_default=True)
+@click.argument("output", type=OUTPUT_FILE)
+@click.option("--days", type=FiniteFloat(min=0, min_open=True), default=3.0, show_default=True)
 @click.option("--seed", type=int, default=42, show_default=True)
 @click.option(
     "--start",
-    type=click.DateTime(),
+    type=click.DateTime(DATE_FORMATS),
     default="2025-07-12",
     show_default=True,
     help="First minute (UTC).",
@@ -312,7 +421,7 @@ def episodes(metric: str | None, since: datetime | None) -> None:
 @click.option(
     "--volume",
     "base_volume",
-    type=float,
+    type=FiniteFloat(min=0),
     default=126.0,
     show_default=True,
     help="Average transactions a minute.",
@@ -346,9 +455,12 @@ def generate(
             config = generator.GeneratorConfig(days=days, seed=seed, incidents=incidents, **options)
     except ValueError as error:
         raise TxmonError(str(error)) from error
-    output.parent.mkdir(parents=True, exist_ok=True)
     writer = generator.write_events_csv if events else generator.write_counts_csv
-    summary = writer(output, config)
+    try:
+        summary = writer(output, config)
+    except OSError as error:
+        written = error.filename or output  # the data file or its labels beside it
+        raise TxmonError(f"cannot write {written}: {error.strerror or error}") from error
     click.echo(
         f"wrote {summary.rows:,} rows ({summary.minutes:,} minutes, {summary.transactions:,} "
         f"transactions) to {summary.path}; {len(summary.incidents)} incidents in "
@@ -365,8 +477,12 @@ def demo() -> None:
 
 
 @main.command(context_settings=CONTEXT)
-@click.option("--seeds", type=int, default=3, show_default=True, help="Scenarios per kind.")
-@click.option("--days", type=float, default=3.0, show_default=True)
+@click.option(
+    "--seeds", type=click.IntRange(1, 100), default=3, show_default=True, help="Scenarios per kind."
+)
+@click.option(
+    "--days", type=FiniteFloat(min=0, min_open=True, max=366), default=3.0, show_default=True
+)
 def benchmark(seeds: int, days: float) -> None:
     """Time load and build on generated data and score the detections (prints figures)."""
     from txmon.benchmark import run_benchmark
@@ -402,7 +518,13 @@ def dispatch(config_path: Path | None, replay: bool, send: bool) -> None:
 
 @main.group(context_settings=CONTEXT, invoke_without_command=True)
 @click.option("--status", type=click.Choice(["pending", "sent", "failed", "suppressed"]))
-@click.option("--limit", type=int, default=50, show_default=True)
+@click.option(
+    "--limit",
+    type=click.IntRange(1, 1_000_000),
+    default=50,
+    show_default=True,
+    help="At most this many entries.",
+)
 @click.pass_context
 def alerts(ctx: click.Context, status: str | None, limit: int) -> None:
     """List the alert log, latest first."""
@@ -420,7 +542,7 @@ def alerts(ctx: click.Context, status: str | None, limit: int) -> None:
 @click.option(
     "--json",
     "json_path",
-    type=click.Path(path_type=Path, dir_okay=False),
+    type=OUTPUT_FILE,
     required=True,
     help="Write the log in the prototype's alert_log.json format.",
 )
@@ -441,8 +563,12 @@ def silence() -> None:
 
 @silence.command("add")
 @click.argument("metric_pattern")
-@click.option("--until", "ends_at", type=click.DateTime(), required=True, help="UTC end.")
-@click.option("--from", "starts_at", type=click.DateTime(), help="UTC start (default: now).")
+@click.option(
+    "--until", "ends_at", type=click.DateTime(DATE_FORMATS), required=True, help="UTC end."
+)
+@click.option(
+    "--from", "starts_at", type=click.DateTime(DATE_FORMATS), help="UTC start (default: now)."
+)
 @click.option("--reason", required=True)
 def silence_add(
     metric_pattern: str, ends_at: datetime, starts_at: datetime | None, reason: str
@@ -474,7 +600,7 @@ def silence_list() -> None:
 
 
 @silence.command("remove")
-@click.argument("silence_id", type=int)
+@click.argument("silence_id", type=click.IntRange(min=1))
 def silence_remove(silence_id: int) -> None:
     """Remove a silence."""
     from txmon.alert_log import remove_silence
@@ -515,10 +641,11 @@ def run(every: str, config_path: Path | None, max_cycles: int | None) -> None:
 
 
 @main.command(context_settings=CONTEXT)
-@click.argument("file", type=click.Path(path_type=Path))
+@click.argument("file", type=FilePath(path_type=Path, exists=True, dir_okay=False))
 @click.option(
     "--speed",
-    type=float,
+    # Slower than a minute of data every 100 real minutes is a typo, not a replay.
+    type=FiniteFloat(min=0.01),
     default=60.0,
     show_default=True,
     help="Simulated minutes per real minute (60 = one hour of data a minute).",
@@ -562,14 +689,40 @@ def replay(file: Path, speed: float, timezone: str) -> None:
 def serve(host: str, port: int, token_env: str) -> None:
     """The HTTP API until Ctrl-C or SIGTERM: /monitor, /status, /episodes, /alerts,
     /metrics/METRIC, /health and POST /transactions; OpenAPI docs at /docs."""
-    from txmon.api import serve as serve_api
-    from txmon.database import database_url
-
+    if not host.strip():
+        raise click.BadParameter("an empty string names no interface", param_hint="'--host'")
+    if not token_env.strip():
+        raise click.BadParameter("name an environment variable", param_hint="'--token-env'")
     # The token comes from the environment, never the command line (ps would show it).
     token = os.environ.get(token_env, "").strip() or None
     if token is not None and len(token) < 16:
         raise TxmonError(f"the token in {token_env} is too short: use at least 16 characters")
+    check_can_listen(host, port)
+    # Imported once the arguments are known to be good: FastAPI takes seconds to import.
+    from txmon.api import serve as serve_api
+    from txmon.database import database_url
+
     serve_api(host, port, database_url(), token)
+
+
+def check_can_listen(host: str, port: int) -> None:
+    """Fail in one line before the server starts when the address is taken or unknown (uvicorn
+    would log several lines and exit 3)."""
+    import socket
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as error:
+        raise TxmonError(f"cannot listen on {host}: {error.strerror}") from error
+    with socket.socket(family, kind, proto) as probe:
+        # As uvicorn binds: a port left in TIME_WAIT by a stopped server is not taken.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as error:
+            raise TxmonError(
+                f"cannot listen on {host}:{port}: {error.strerror}; choose another with --port"
+            ) from error
 
 
 # -- dashboards ------------------------------------------------------------------------------------
