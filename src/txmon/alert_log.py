@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
+import os
+import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +20,9 @@ from txmon.monitoring import has_relation
 
 # The prototype logged escalations as ALERT events; its log knew only ALERT and RECOVERY.
 SEED_EVENT = {"RECOVERY": "RECOVERY"}
+# Names the dispatcher's own notifications carry instead of a metric: STALE data and a
+# failing build; silences may match them too.
+SYSTEM_NAMES = ("data", "pipeline")
 
 
 @dataclass(frozen=True)
@@ -46,6 +52,8 @@ def entries(
 ) -> list[LogEntry]:
     """The alert log, latest first; empty while no dispatcher has created it. Read-only, so
     the API can serve it without waiting behind a dispatcher."""
+    if limit is not None and limit < 1:
+        raise TxmonError(f"the limit must be at least 1, got {limit}")
     if not has_relation(conn, "alert_log"):
         return []
     with conn.cursor(row_factory=dict_row) as cursor:
@@ -100,10 +108,34 @@ def seed_records(conn: psycopg.Connection) -> list[dict[str, Any]]:
 
 
 def export_seed_json(conn: psycopg.Connection, path: Path) -> int:
+    """Write the log to `path` whole or not at all: a failed write leaves any earlier file."""
     records = seed_records(conn)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(records, indent=2) + "\n")
+    text = json.dumps(records, indent=2) + "\n"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as output:
+                output.write(text)
+            os.replace(temporary, path)
+        finally:
+            Path(temporary).unlink(missing_ok=True)
+    except OSError as error:
+        raise TxmonError(f"cannot write {path}: {error.strerror or error}") from error
     return len(records)
+
+
+def _check_pattern(conn: psycopg.Connection, pattern: str) -> None:
+    """A pattern that matches no metric is a typo (FAILED_* for failed_*), not a silence.
+    Before the first build the metrics are unknown and any pattern is taken."""
+    if not has_relation(conn, "current_status"):
+        return
+    rows = conn.execute("select distinct metric_name from monitoring.current_status").fetchall()
+    known = sorted(row[0] for row in rows) + list(SYSTEM_NAMES)
+    if not any(fnmatch.fnmatchcase(name, pattern) for name in known):
+        raise TxmonError(
+            f"the pattern {pattern[:100]!r} matches no metric; known: {', '.join(known)}"
+        )
 
 
 def add_silence(
@@ -113,6 +145,7 @@ def add_silence(
         raise TxmonError("a silence must end after it starts")
     if not pattern.strip() or not reason.strip():
         raise TxmonError("a silence needs a metric pattern and a reason")
+    _check_pattern(conn, pattern.strip())
     with conn.transaction():
         ensure_alert_tables(conn)
         row = conn.execute(

@@ -68,6 +68,10 @@ class Settings:
     path: Path | None = None
 
 
+# The largest number any setting takes (minutes, seconds or attempts).
+MAX_SETTING = 10_000_000
+
+
 def _section(data: dict[str, Any], name: str, kind: type, path: Path) -> Any:
     values = data.get(name, {})
     if not isinstance(values, dict):
@@ -82,6 +86,9 @@ def _section(data: dict[str, Any], name: str, kind: type, path: Path) -> Any:
         expected = type(getattr(defaults, key))
         if getattr(defaults, key) is None:
             expected = int
+        # nan, inf and numbers past any sensible setting are typos that overflow timers.
+        if isinstance(value, int | float) and not 0 <= value <= MAX_SETTING:
+            raise TxmonError(f"{path}: [{name}] {key} must be from 0 to {MAX_SETTING:,}")
         if expected is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if not isinstance(value, expected) or isinstance(value, bool) or value < 0:

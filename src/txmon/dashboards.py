@@ -13,6 +13,7 @@ import json
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -475,32 +476,58 @@ def _is_alive(pid: int) -> bool:
 # -- the commands ----------------------------------------------------------------------------
 
 
+def configured_port(port: int | None) -> int:
+    """--port, else TXMON_SUPERSET_PORT, else 8088."""
+    if port is not None:
+        return port
+    configured = os.environ.get("TXMON_SUPERSET_PORT", "").strip()
+    if not configured:
+        return DEFAULT_PORT
+    if not configured.isdigit() or not 1 <= int(configured) <= 65535:
+        raise SupersetError(
+            f"TXMON_SUPERSET_PORT must be a port from 1 to 65535, got {configured!r}"
+        )
+    return int(configured)
+
+
 def up(say: Say, host: str = DEFAULT_HOST, port: int | None = None) -> ServerInfo:
     """Install or update Superset, import the dashboard and make sure the server runs."""
     started = time.monotonic()
     home = SupersetHome.current()
     files = SupersetFiles.current()
+    # What can be wrong without installing anything fails before the minutes of installing.
+    wanted_port = configured_port(port)
+    try:
+        socket.getaddrinfo(host, wanted_port, type=socket.SOCK_STREAM)
+    except socket.gaierror as error:
+        raise SupersetError(f"cannot listen on {host!r}: {error.strerror}") from error
+    running = server_info(home)
+    if (running is None or (running.host, running.port) != (host, wanted_port)) and not (
+        port_is_free(wanted_port, host)
+    ):
+        raise SupersetError(f"port {wanted_port} on {host} is taken; choose another with --port")
+    url = database_url()
+    with connect(url):
+        pass
     home.root.mkdir(parents=True, exist_ok=True)
+    admin = admin_credentials(home)
 
     def step(message: str) -> None:
         say(f"[{time.monotonic() - started:5.1f}s] {message}")
 
     ensure_virtualenv(home, files, step)
     ensure_secret_key(home)
-    url = database_url()
     uri = reader_uri(home, url)
     step(f"Read-only role {reader_role()} can select from schema monitoring only")
     with connect(url) as conn:
         has_views = has_relation(conn, "current_status")
     if not has_views:
         step("No monitoring views yet: the charts stay empty until `txmon build` (or `txmon demo`)")
-    admin = admin_credentials(home)
     set_up_metadata(home, files, admin)
     step(f"Metadata ready in {home.root} (admin user {admin.username})")
     import_assets(home, files, admin, uri)
     step(f"Imported the dashboard from {files.root / 'assets'}")
 
-    wanted_port = port or int(os.environ.get("TXMON_SUPERSET_PORT", DEFAULT_PORT))
     info = server_info(home)
     if info is not None and (info.host, info.port) != (host, wanted_port):
         step(f"Restarting: the server listens on {info.host}:{info.port}")

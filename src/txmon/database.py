@@ -28,6 +28,10 @@ def database_url(start_embedded: bool = True) -> str:
     if configured:
         if not configured.startswith(("postgresql://", "postgres://")):
             raise TxmonError(f"{URL_VARIABLE} must be a postgresql:// URL, got {configured!r}")
+        try:
+            urlsplit(configured).port  # noqa: B018 -- parsing it is the check
+        except ValueError as error:
+            raise TxmonError(f"{URL_VARIABLE} names no valid port: {error}") from error
         return configured
     server = EmbeddedServer()
     status = server.start() if start_embedded else server.status()

@@ -73,6 +73,10 @@ DEFAULT_MAGNITUDES: dict[str, tuple[float, float]] = {
 CRISIS_VOLUME_MULTIPLIER = 5.0
 
 MINUTES_PER_DAY = 1440
+# Bounds that keep a typo from writing for hours: ten years of minutes, and a hundred thousand
+# transactions a minute (a thousand times the default).
+MAX_DAYS = 3660
+MAX_BASE_VOLUME = 100_000
 WARMUP_MINUTES = 6 * 60  # the monitor needs history before the first default incident
 INCIDENT_GAP_MINUTES = 60  # quiet time between default incidents so each one ends cleanly
 TROUGH_HOUR = 4.0  # daily cycle: lowest at 04:00 UTC, highest twelve hours later
@@ -146,11 +150,20 @@ class GeneratorConfig:
         # Fail at construction, not halfway through writing a file.
         if not (math.isfinite(self.days) and self.days > 0):
             raise ValueError(f"days must be positive, got {self.days!r}")
+        if self.days > MAX_DAYS:
+            raise ValueError(f"days must be at most {MAX_DAYS} (ten years), got {self.days:g}")
         if total_minutes(self.days) < 1:
             raise ValueError(f"days={self.days!r} is shorter than one minute")
         _check_minute(self.start, "start")
-        if not (math.isfinite(self.base_volume) and self.base_volume >= 0):
-            raise ValueError(f"base_volume must be zero or more, got {self.base_volume!r}")
+        if datetime.max - self.start < timedelta(minutes=total_minutes(self.days)):
+            raise ValueError(
+                f"{self.days:g} days from {self.start:{TIMESTAMP_FORMAT}} end after the year 9999"
+            )
+        if not (math.isfinite(self.base_volume) and 0 <= self.base_volume <= MAX_BASE_VOLUME):
+            raise ValueError(
+                f"base_volume must be from 0 to {MAX_BASE_VOLUME:,} a minute, "
+                f"got {self.base_volume!r}"
+            )
         if not 0 <= self.cycle_amplitude <= 1:
             raise ValueError(f"cycle_amplitude must be in [0, 1], got {self.cycle_amplitude!r}")
         _normalised_shares(self.shares)
@@ -282,8 +295,13 @@ def crisis_scenario(
     real data set; no other incident. `options` are further GeneratorConfig fields."""
     base = GeneratorConfig(days=days, seed=seed, incidents=(), **options)
     minutes = total_minutes(days)
-    if not 0 < crisis_minutes <= minutes:
-        raise ValueError(f"crisis_minutes must be in [1, {minutes}], got {crisis_minutes}")
+    if crisis_minutes < 1:
+        raise ValueError(f"crisis_minutes must be positive, got {crisis_minutes}")
+    if crisis_minutes > minutes:
+        raise ValueError(
+            f"a crisis of crisis_minutes={crisis_minutes} needs at least that many minutes of"
+            f" data; days={days:g} gives {minutes}"
+        )
     crisis = Incident(
         "approval_collapse",
         base.start + timedelta(minutes=minutes - crisis_minutes),

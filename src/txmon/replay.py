@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -40,6 +41,8 @@ def _minutes_of(path: Path) -> tuple[str, dict[str, list[str]]]:
         raise LoadError(f"{path} does not exist or is not a file")
     with path.open(encoding="utf-8", errors="replace", newline="") as source:
         header = source.readline()
+        if not header.strip():
+            raise LoadError(f"{path} is empty: expected a header line and rows")
         names = [name.strip().lower() for name in next(csv.reader([header]), [])]
         column = next((names.index(name) for name in TIMESTAMP_COLUMNS if name in names), None)
         if column is None:
@@ -67,7 +70,7 @@ def replay_file(
     say: Callable[[str], None] = print,
     sleep: Callable[[float], None] = time.sleep,
 ) -> ReplaySummary:
-    if speed <= 0:
+    if not (math.isfinite(speed) and speed > 0):
         raise LoadError("--speed must be positive (60 = one hour of data per real minute)")
     header, minutes = _minutes_of(path)
     folder = txmon_home() / "replay"

@@ -1,4 +1,5 @@
-"""Plain-text tables for the terminal: the current status and the episodes."""
+"""Plain-text tables for the terminal (the current status, the episodes, the alert log) and
+the checks of what a user names on the command line."""
 
 from __future__ import annotations
 
@@ -7,10 +8,21 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from txmon.channels import format_value
-from txmon.monitoring import Episode, MetricStatus, format_minute
+from txmon.errors import TxmonError
+from txmon.monitoring import Episode, MetricStatus, current_status, format_minute
 
 if TYPE_CHECKING:
+    import psycopg
+
     from txmon.alert_log import LogEntry
+
+
+def check_metric(conn: psycopg.Connection, metric: str) -> None:
+    """A metric named by the user must be one the views know: a typo is an error, not an
+    empty answer."""
+    known = sorted(status.metric_name for status in current_status(conn))
+    if metric not in known:
+        raise TxmonError(f"unknown metric {metric[:100]!r}; known: {', '.join(known)}")
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
