@@ -4,9 +4,9 @@
     seed model, whose prototype recovered on the first healthy minute.
 -#}
 {% macro recovery_minutes() -%}
-    {%- set configured = var('recovery_minutes', none) -%}
+    {%- set configured = setting('recovery_minutes') -%}
     {%- if configured is none or configured == '' -%}
-        {{ return(0 if var('baseline_mode') == 'seed' else 5) }}
+        {{ return(0 if setting('baseline_mode') == 'seed' else 5) }}
     {%- else -%}
         {{ return(configured | int) }}
     {%- endif -%}

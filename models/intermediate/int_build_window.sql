@@ -1,3 +1,5 @@
+{{ config(post_hook=['analyze {{ this }}']) }}
+
 -- One row: what the running build recomputes. An incremental build re-judges the last
 -- lateness_minutes published minutes (late and revised data within that window are picked up)
 -- and every newer minute; a full refresh recomputes all history. A build is full when asked
@@ -6,8 +8,8 @@
 -- statistics span every minute. Rows loaded after the published build for minutes older than
 -- the window are counted as late: they wait for a full refresh.
 
-{%- set lateness = var('lateness_minutes') | int %}
-{%- set window_minutes = var('evaluation_window_minutes') | int %}
+{%- set lateness = setting('lateness_minutes') | int %}
+{%- set window_minutes = setting('evaluation_window_minutes') | int %}
 
 with
 
@@ -70,11 +72,11 @@ settings as (
     select
         md5(
             {{ dbt.string_literal(tojson({
-                'baseline_mode': var('baseline_mode'),
-                'threshold_sigmas': var('threshold_sigmas'),
-                'evaluation_window_minutes': var('evaluation_window_minutes'),
-                'min_history_minutes': var('min_history_minutes'),
-                'outlier_learning_share': var('outlier_learning_share'),
+                'baseline_mode': setting('baseline_mode'),
+                'threshold_sigmas': setting('threshold_sigmas'),
+                'evaluation_window_minutes': setting('evaluation_window_minutes'),
+                'min_history_minutes': setting('min_history_minutes'),
+                'outlier_learning_share': setting('outlier_learning_share'),
                 'recovery_minutes': recovery_minutes(),
             })) }}
             || (select string_agg(metric_definitions::text, '|' order by metric_name) from metric_definitions)
@@ -94,7 +96,7 @@ decided as (
         published.published_build_started_at,
         settings.fingerprint,
         {{ 'true' if flags.FULL_REFRESH else 'false' }}
-        or {{ "true" if var('baseline_mode') == 'seed' else "false" }}
+        or {{ "true" if setting('baseline_mode') == 'seed' else "false" }}
         or published.published_through is null
         or published.fingerprint is distinct from settings.fingerprint
         or to_regclass('{{ internal_schema() }}.int_metric_baselines_trailing') is null

@@ -48,9 +48,9 @@
 -- rates, Poisson for volume) and the metric's min_sigma, so a metric that has always been 0
 -- still gets a threshold above 0. No minute is judged before min_history_minutes were learnt.
 
-{%- set sigmas = var('threshold_sigmas') | float %}
-{%- set min_history = var('min_history_minutes') | int %}
-{%- set outlier_share = var('outlier_learning_share') | float %}
+{%- set sigmas = setting('threshold_sigmas') | float %}
+{%- set min_history = setting('min_history_minutes') | int %}
+{%- set outlier_share = setting('outlier_learning_share') | float %}
 
 with recursive
 
@@ -61,7 +61,7 @@ build_window as (
         is_full_refresh or recompute_from = first_minute_at as is_from_scratch
 
     from {{ ref('int_build_window') }}
-    {%- if var('baseline_mode') == 'seed' %}
+    {%- if setting('baseline_mode') == 'seed' %}
     where false
     {%- endif %}
 

@@ -14,7 +14,7 @@
 -- Rates: numerator = transactions in the metric's statuses, denominator = all transactions.
 -- Volume: numerator = all transactions, denominator = 1 minute, so value = transactions a minute.
 
-{%- set window_minutes = var('evaluation_window_minutes') | int %}
+{%- set window_minutes = setting('evaluation_window_minutes') | int %}
 
 with
 

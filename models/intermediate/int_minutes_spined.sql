@@ -1,3 +1,5 @@
+{{ config(post_hook=['analyze {{ this }}']) }}
+
 -- Every minute the build recomputes, from the evaluation window's lookback to the newest minute
 -- with data: a minute without transactions is a row here too, so that an outage shows up as
 -- zeros instead of a hole. minute_index numbers minutes since 1970-01-01 UTC, so consecutive

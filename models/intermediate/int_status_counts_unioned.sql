@@ -1,3 +1,5 @@
+{{ config(post_hook=['analyze {{ this }}']) }}
+
 -- Both input shapes brought to one row per minute and status: pre-aggregated counts and
 -- individual transactions add up, so a minute may come from either or both. Only the minutes
 -- the build recomputes are read (through the indexes on the raw event times), with the

@@ -11,7 +11,7 @@
 -- depends_on: {{ ref('int_metric_baselines_trailing') }}
 -- depends_on: {{ ref('int_metric_baselines_seed') }}
 
-{%- set mode = var('baseline_mode') %}
+{%- set mode = setting('baseline_mode') %}
 {%- if mode not in ['trailing', 'seed'] %}
     {{ exceptions.raise_compiler_error(
         "var baseline_mode must be 'trailing' or 'seed', got '" ~ mode ~ "'"

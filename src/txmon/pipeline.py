@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from txmon.config import Settings, dbt_vars, load_settings
 from txmon.database import connect, database_url, ensure_raw_tables, libpq_environment
 from txmon.errors import BuildError
 from txmon.settings import dbt_project_dir, private_dir, txmon_home
@@ -37,10 +38,23 @@ class BuildResult:
         return f"dbt {failure.status} in {failure.node}: {failure.message}{more}"
 
 
+def dbt_environment(url: str, settings: Settings | None = None) -> dict[str, str]:
+    """What a dbt process needs to see: the libpq variables that profiles.yml reads, the
+    settings file's [model] vars (dbt_project.yml reads TXMON_DBT_VARS), and no JIT: on these
+    short queries compiling a plan costs seconds whenever an estimate runs high."""
+    chosen = settings if settings is not None else load_settings()
+    options = os.environ.get("PGOPTIONS", "")
+    return {
+        **libpq_environment(url),
+        "TXMON_DBT_VARS": json.dumps(dbt_vars(chosen), sort_keys=True),
+        "PGOPTIONS": f"{options} -c jit=off".strip(),
+    }
+
+
 @contextmanager
-def _dbt_environment(url: str) -> Iterator[None]:
-    """Point profiles.yml at `url` for the duration of one dbt call."""
-    updates = libpq_environment(url)
+def _dbt_environment(url: str, settings: Settings | None = None) -> Iterator[None]:
+    """Point profiles.yml at `url`, with the settings' vars, for the duration of one dbt call."""
+    updates = dbt_environment(url, settings)
     previous = {key: os.environ.get(key) for key in updates}
     os.environ.update(updates)
     try:
@@ -82,12 +96,17 @@ def _one_line(message: str) -> str:
     return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 3] + "..."
 
 
-def _summarise(result: Any) -> BuildResult:
+# Commands that run selected nodes: selecting none of them is a mistake, not a success.
+_NODE_COMMANDS = {"build", "run", "test", "seed", "snapshot"}
+
+
+def _summarise(result: Any, command: str = "") -> BuildResult:
     failures: list[NodeFailure] = []
     nodes_run = 0
     run_results = getattr(result.result, "results", None) or []
     for node_result in run_results:
-        nodes_run += 1
+        if str(getattr(node_result.node, "resource_type", "")) != "operation":
+            nodes_run += 1  # the project's hooks are not nodes anyone selected
         status = str(getattr(node_result, "status", "")).lower()
         if status in {"error", "fail", "runtime error"}:
             node = node_result.node
@@ -100,6 +119,9 @@ def _summarise(result: Any) -> BuildResult:
     if not success and not failures and result.exception is not None:
         message = _one_line(str(result.exception))
         failures.append(NodeFailure("project", "error", message))
+    if success and command in _NODE_COMMANDS and nodes_run == 0:
+        success = False
+        failures.append(NodeFailure("selection", "error", "no dbt node matched the selection"))
     return BuildResult(success, tuple(failures), nodes_run)
 
 
@@ -111,6 +133,7 @@ def run_dbt(
     quiet: bool = False,
     raise_on_failure: bool = True,
     manifest: Any = None,
+    settings: Settings | None = None,
 ) -> BuildResult:
     """Run one dbt command in-process; raises BuildError naming the first failing node.
     A `manifest` from `parse_project` skips parsing the project again."""
@@ -120,21 +143,23 @@ def run_dbt(
     with connect(target_url) as conn:
         ensure_raw_tables(conn)
     private_dir(txmon_home() / "dbt")
-    with _dbt_environment(target_url):
+    with _dbt_environment(target_url, settings):
         result = dbtRunner(manifest=manifest).invoke(dbt_arguments(command, extra, quiet=quiet))
-    summary = _summarise(result)
+    summary = _summarise(result, command)
     if raise_on_failure and not summary.success:
         raise BuildError(summary.first_failure_line())
     return summary
 
 
-def parse_project(extra: Sequence[str] = (), *, url: str | None = None) -> Any:
+def parse_project(
+    extra: Sequence[str] = (), *, url: str | None = None, settings: Settings | None = None
+) -> Any:
     """Parse the dbt project once, for callers that build again and again (the scheduler)."""
     from dbt.cli.main import dbtRunner
 
     target_url = url or database_url()
     private_dir(txmon_home() / "dbt")
-    with _dbt_environment(target_url):
+    with _dbt_environment(target_url, settings):
         result = dbtRunner().invoke(dbt_arguments("parse", extra, quiet=True))
     if not result.success:
         raise BuildError(_summarise(result).first_failure_line())

@@ -26,16 +26,27 @@ from typing import Any
 import psycopg
 
 from txmon import pipeline
-from txmon.channels import Channel
-from txmon.config import Settings, dbt_vars
+from txmon.channels import Channel, Notification
+from txmon.config import Settings
 from txmon.database import connect
 from txmon.dispatch import ensure_alert_tables, run_dispatch, system_notification
 from txmon.errors import BuildError, DatabaseUnavailable, TxmonError
 from txmon.monitoring import data_freshness
 
 LOCK_SQL = "select pg_try_advisory_lock(hashtext('txmon.scheduler'))"
-# Unit tests check the SQL logic, not the data; each cycle runs the models and data tests.
-CYCLE_ARGUMENTS = ("--exclude", "test_type:unit")
+# Unit tests check the SQL logic, not the data: the scheduler never runs them. Its first cycle
+# builds everything else; later cycles leave out what cannot have changed since (seeds and
+# views: the project is parsed once, at start) and the tests that read all history (tag
+# full_tests), which run every `full_tests_every_minutes`.
+FIRST_CYCLE_ARGUMENTS = ("--exclude", "test_type:unit")
+CYCLE_ARGUMENTS = (
+    "--exclude",
+    "test_type:unit",
+    "resource_type:seed",
+    "config.materialized:view",
+    "config.materialized:stable_view",
+)
+FULL_TESTS_TAG = "tag:full_tests"
 MAX_BACKOFF_SECONDS = 300.0
 
 logger = logging.getLogger("txmon.scheduler")
@@ -90,7 +101,10 @@ class Scheduler:
         self.failed_cycles = 0
         self.first_failure_at: datetime | None = None
         self.manifest: Any = None
-        self.dbt_arguments = pipeline.with_vars([], dbt_vars(settings))
+        self.last_full_tests: float | None = None
+        # A failed-build alert that could not be written (the database was away), kept until
+        # it is: an outage must not swallow the alert about it.
+        self.pending_alert: Notification | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -164,13 +178,14 @@ class Scheduler:
         try:
             self._take_lock()
             if self.manifest is None:
-                self.manifest = pipeline.parse_project(self.dbt_arguments, url=self.url)
+                self.manifest = pipeline.parse_project(url=self.url, settings=self.settings)
             pipeline.run_dbt(
                 "build",
-                [*CYCLE_ARGUMENTS, *self.dbt_arguments],
+                self._cycle_arguments(),
                 url=self.url,
                 quiet=True,
                 manifest=self.manifest,
+                settings=self.settings,
             )
         except (BuildError, DatabaseUnavailable, psycopg.Error) as error:
             return self._failed(number, started_at, time.monotonic() - build_started, error)
@@ -178,6 +193,8 @@ class Scheduler:
         self._record_build(started_at, True, build_seconds, None)
         self.failed_cycles = 0
         self.first_failure_at = None
+        if self.pending_alert is not None:
+            self._send_build_alert(self.pending_alert)
         dispatch_started = time.monotonic()
         try:
             summary = run_dispatch(self.url, self.settings, self.channels)
@@ -220,6 +237,16 @@ class Scheduler:
             sent = self._raise_build_alert(message)
         return CycleReport(number, False, seconds, 0.0, sent, None, message)
 
+    def _cycle_arguments(self) -> list[str]:
+        if self.last_full_tests is None:
+            self.last_full_tests = time.monotonic()
+            return list(FIRST_CYCLE_ARGUMENTS)
+        every = self.settings.scheduler.full_tests_every_minutes * 60
+        if time.monotonic() - self.last_full_tests >= every:
+            self.last_full_tests = time.monotonic()
+            return [*CYCLE_ARGUMENTS]
+        return [*CYCLE_ARGUMENTS, FULL_TESTS_TAG]
+
     def _raise_build_alert(self, message: str) -> int:
         assert self.first_failure_at is not None
         stamp = self.first_failure_at.strftime("%Y-%m-%dT%H:%MZ")
@@ -231,11 +258,16 @@ class Scheduler:
             None,
             f"{self.failed_cycles} builds in a row failed since {stamp}: {message}"[:900],
         )
+        return self._send_build_alert(alert)
+
+    def _send_build_alert(self, alert: Notification) -> int:
         try:
             summary = run_dispatch(self.url, self.settings, self.channels, extra=[alert])
         except (DatabaseUnavailable, psycopg.Error, TxmonError) as error:
-            logger.warning("could not raise the failed-build alert: %s", error)
+            logger.warning("could not raise the failed-build alert yet: %s", error)
+            self.pending_alert = alert
             return 0
+        self.pending_alert = None
         return summary.delivery.sent if summary.delivery else 0
 
     def _record_build(

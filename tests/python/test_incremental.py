@@ -40,8 +40,7 @@ def insert_counts(url: str, minutes: Iterable[tuple[datetime, dict[str, int]]]) 
     with (
         connect(url) as conn,
         conn.cursor().copy(
-            "copy txmon_raw.transaction_counts (observed_at, status, transaction_count)"
-            " from stdin"
+            "copy txmon_raw.transaction_counts (observed_at, status, transaction_count) from stdin"
         ) as copy,
     ):
         for minute, counts in minutes:

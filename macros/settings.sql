@@ -1,0 +1,45 @@
+{#-
+    The model's knobs and their defaults: the one place they are defined.
+
+    setting(name) is what the models read. Its value comes from, in order: --vars (or a unit
+    test's overrides), the settings file's [model] section (txmon passes it as TXMON_DBT_VARS
+    to every dbt it runs, and `txmon db env` exports it for plain dbt), the default below.
+-#}
+{% macro setting_defaults() -%}
+    {{ return({
+        'baseline_mode': 'trailing',
+        'threshold_sigmas': 3,
+        'evaluation_window_minutes': 10,
+        'min_history_minutes': 60,
+        'recovery_minutes': none,
+        'outlier_learning_share': 0.1,
+        'lateness_minutes': 15,
+    }) }}
+{%- endmacro %}
+
+{#-
+    baseline_mode: `trailing` (default), a baseline from past minutes only with anomalies kept
+        out of it; `seed`, the prototype's model (mean + 3 * sample std over every minute).
+    threshold_sigmas: how many spreads from the baseline a value must be to be anomalous.
+    evaluation_window_minutes: the value judged each minute is the rate over this many trailing
+        minutes, so one noisy minute neither breaks nor fakes a run.
+    min_history_minutes: a metric is not judged until its baseline has learnt this many minutes.
+    recovery_minutes: judged healthy minutes in a row that end an episode; unset, 5 for the
+        trailing model and 0 (the prototype's immediate recovery) for the seed model.
+    outlier_learning_share: an outlying minute is learnt at this fraction of the normal rate, so
+        a lasting degradation keeps paging for hours before it becomes the new normal.
+    lateness_minutes: an incremental build re-judges this many of the newest published minutes;
+        older changes wait for a full refresh.
+-#}
+{% macro setting(name) -%}
+    {%- set defaults = setting_defaults() -%}
+    {%- if name not in defaults -%}
+        {{ exceptions.raise_compiler_error("unknown setting '" ~ name ~ "'") }}
+    {%- endif -%}
+    {%- set given = var(name, none) -%}
+    {%- if given is not none and given != '' -%}
+        {{ return(given) }}
+    {%- endif -%}
+    {%- set from_settings_file = fromjson(env_var('TXMON_DBT_VARS', '{}')) -%}
+    {{ return(from_settings_file.get(name, defaults[name])) }}
+{%- endmacro %}
