@@ -11,6 +11,7 @@ and an unreachable database is a 503 with the reason, never a 500.
 # No `from __future__ import annotations`: FastAPI reads the route signatures at run time.
 
 import hmac
+import json
 import logging
 import math
 from collections.abc import Callable, Iterator
@@ -42,6 +43,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.types import Message as ASGIMessage
 
 from txmon import __version__, alert_log, loading, monitoring
+from txmon.config import Ingest, Settings, load_settings
 from txmon.database import connect, ensure_raw_tables
 from txmon.errors import DatabaseUnavailable, TxmonError
 from txmon.monitoring import PUBLIC_VIEWS, VIEWS_MISSING, existing_relations, has_relation
@@ -49,6 +51,28 @@ from txmon.monitoring import PUBLIC_VIEWS, VIEWS_MISSING, existing_relations, ha
 logger = logging.getLogger(__name__)
 
 MAX_BATCH_ITEMS = 10_000
+
+
+def _largest_item_bytes() -> int:
+    """The longest valid item as compact JSON: an event with every field at its longest."""
+    text = {name: "t" * loading.MAX_TEXT_CHARS for name in loading.EVENTS_OPTIONAL}
+    item = {
+        "transaction_id": "i" * loading.MAX_ID_CHARS,
+        "created_at": "2025-07-15T13:44:59.123456+13:59",
+        "status": "s" * loading.MAX_STATUS_CHARS,
+        "amount": "-" + "9" * 16 + ".99",
+        **text,
+        "duration_ms": loading.INTEGER_MAX,
+    }
+    return len(json.dumps(item, separators=(",", ":")).encode())
+
+
+# The body cap follows from the item cap, so a full batch is never refused for its size:
+# MAX_BATCH_ITEMS of the longest valid item, with BODY_ROOM times that for indentation,
+# spaces and text beyond ASCII (about 35 MB). One definition; `create_app` takes it by default.
+BODY_ROOM = 2
+MAX_ITEM_BYTES = _largest_item_bytes()
+MAX_BODY_BYTES = BODY_ROOM * MAX_BATCH_ITEMS * (MAX_ITEM_BYTES + 1) + 1024
 MAX_SERIES_ROWS = 10_080  # one week of minutes: plenty for a chart, bounded for the server
 DEFAULT_SERIES_SPAN = timedelta(hours=6)
 MAX_ALERTS = 10_000
@@ -56,7 +80,8 @@ STATEMENT_TIMEOUT_MS = 30_000  # a read that takes longer is answered 503, not l
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 # Open without a token: the liveness probe, and the docs (they show the schema, never data).
 OPEN_PATHS = frozenset({"/health", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
-# The same advisory lock as `txmon load`: a file load and a batch never race on transaction ids.
+# The same advisory lock as `txmon load`: a file load and a batch never race on transaction ids
+# or on the span of data that time sanity measures against.
 LOCK_LOADS = "select pg_advisory_xact_lock(hashtext('txmon.load'))"
 COPY_COUNTS = (
     "copy txmon_raw.transaction_counts (observed_at, status, transaction_count) from stdin"
@@ -85,6 +110,26 @@ class Message(BaseModel):
     detail: str = Field(description="What went wrong and, where it helps, what to do.")
 
 
+# Why a request was refused. `invalid` breaks a rule that the OpenAPI schema states; the others
+# depend on data the schema cannot know (the stored rows, the clock, the other items).
+PROBLEM_CODES = {
+    "invalid": "a value, parameter or the batch's shape breaks a rule of the schema",
+    "duplicate_transaction_id": "the transaction_id appears earlier in the same batch",
+    "transaction_id_loaded": "the transaction_id is already stored",
+    loading.TimeSanity.AHEAD: "the time is further ahead of the clock than [ingest] allows",
+    loading.TimeSanity.GAP: "the time is further from the other data than [ingest] allows",
+    "range_reversed": "'from' is after 'to'",
+}
+ProblemCode = Literal[
+    "invalid",
+    "duplicate_transaction_id",
+    "transaction_id_loaded",
+    "ahead_of_clock",
+    "gap_too_long",
+    "range_reversed",
+]
+
+
 class Problem(BaseModel):
     """One reason a request was refused."""
 
@@ -93,6 +138,10 @@ class Problem(BaseModel):
     )
     field: str | None = Field(None, description="The field or query parameter at fault.")
     reason: str = Field(description="Why it was refused, in the CSV loader's words.")
+    code: ProblemCode = Field(
+        "invalid",
+        description="; ".join(f"`{code}`: {meaning}" for code, meaning in PROBLEM_CODES.items()),
+    )
 
 
 class Problems(BaseModel):
@@ -245,8 +294,9 @@ def _field_rule(
     """A pydantic before-validator that feeds the JSON value to a loader rule as text.
 
     JSON numbers are accepted where the CSV column holds a number and are checked as the text
-    the CSV would hold, so the loader's rule decides (2.0 is not a count, 1e3 not an amount);
-    `integers` accepts JSON integers only (ids). Booleans are never numbers.
+    the CSV would hold, so the loader's rule decides (2.5 is not a count, 1e-3 not an amount).
+    A whole number written with a fraction (2.0) is that integer, as JSON Schema reads it;
+    `integers` accepts whole numbers only (ids). Booleans are never numbers.
     """
     expected = "a number or a string" if numbers else "an integer or a string"
     expected = expected if numbers or integers else "a string"
@@ -258,6 +308,9 @@ def _field_rule(
             raise _invalid(f"{what} must be {expected}, got a boolean")
         elif (integers or numbers) and isinstance(value, int):
             text = str(value)
+        elif (integers or numbers) and isinstance(value, float) and value.is_integer():
+            # JSON (and JSON Schema) has one number type: 2.0 is the integer 2.
+            text = str(int(value))
         elif numbers and isinstance(value, float):
             text = repr(value)
         else:
@@ -275,17 +328,30 @@ def _optional_rule(name: str, *, numbers: bool = False) -> Callable[[Any], Any]:
     return lambda value: None if value is None else rule(value)
 
 
+# Bounds in the OpenAPI document become floats; 10**18 is exact as one and fits a bigint.
+SCHEMA_INTEGER_MAX = 10**18
 _TIMESTAMP_SCHEMA = {
     "type": "string",
-    "description": "ISO 8601, at least to the minute; without an offset it is UTC.",
-    "pattern": (
-        r"^\s*[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}"
-        r"(:[0-9]{2}(\.[0-9]{1,6})?)?([Zz]|[+-][0-9]{2}(:?[0-9]{2})?)?\s*$"
+    "description": (
+        f"ISO 8601, at least to the minute: a real date of the years {loading.FIRST_YEAR} to "
+        f"{loading.LAST_YEAR}, optional seconds and fraction, an optional offset up to ±14:00; "
+        "without an offset it is UTC. Batches also refuse times more than "
+        "[ingest] future_horizon_minutes ahead of the clock or more than [ingest] max_gap_days "
+        "from the other data (codes ahead_of_clock and gap_too_long)."
     ),
+    "pattern": f"^{loading.TIMESTAMP_PATTERN}$",
     "examples": ["2025-07-15T13:44:00Z"],
 }
 _TEXT_OR_NULL = {
-    "anyOf": [{"type": "string", "maxLength": loading.MAX_TEXT_CHARS}, {"type": "null"}]
+    "anyOf": [
+        {
+            "type": "string",
+            "maxLength": loading.MAX_TEXT_CHARS,
+            "pattern": loading.TEXT_SCHEMA_PATTERN,
+        },
+        {"type": "null"},
+    ],
+    "description": "Any text without control characters (tab allowed); empty means none.",
 }
 
 Timestamp = Annotated[
@@ -301,7 +367,11 @@ Status = Annotated[
             "type": "string",
             "minLength": 1,
             "maxLength": loading.MAX_STATUS_CHARS,
-            "description": "Letters, digits, '_', '-', '.' and ' '; stored lower-cased.",
+            "pattern": loading.STATUS_SCHEMA_PATTERN,
+            "description": (
+                "Letters, digits, '_', '-', '.' and ' ' (letters of any script are accepted "
+                "too); trimmed and stored lower-cased."
+            ),
             "examples": ["approved"],
         }
     ),
@@ -312,8 +382,10 @@ Count = Annotated[
     WithJsonSchema(
         {
             "anyOf": [
-                {"type": "integer", "minimum": 0, "maximum": loading.BIGINT_MAX},
-                {"type": "string", "pattern": "^\\s*[0-9]+\\s*$"},
+                # OpenAPI documents hold bounds as floats: these are exact, and within the rule.
+                {"type": "integer", "minimum": 0, "maximum": SCHEMA_INTEGER_MAX},
+                # Up to 18 digits always fits a bigint; longer strings are judged by value.
+                {"type": "string", "pattern": "^[0-9]{1,18}$"},
             ],
             "description": "Transactions with this status in this minute.",
         }
@@ -325,20 +397,37 @@ TransactionId = Annotated[
     WithJsonSchema(
         {
             "anyOf": [
-                {"type": "string", "minLength": 1, "maxLength": loading.MAX_ID_CHARS},
-                {"type": "integer"},
+                {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": loading.MAX_ID_CHARS,
+                    "pattern": loading.ID_SCHEMA_PATTERN,
+                },
+                {"type": "integer", "minimum": -SCHEMA_INTEGER_MAX, "maximum": SCHEMA_INTEGER_MAX},
             ],
-            "description": "Unique across every batch and file loaded.",
+            "description": (
+                "Unique across every batch and file loaded; trimmed, without control characters."
+            ),
         }
     ),
 ]
+_AMOUNT_MAX = 10**15  # exact as a float, unlike the rule's own limit 10**16 - 1
 Amount = Annotated[
     Decimal,
     BeforeValidator(_field_rule(loading.parse_amount, "amount", numbers=True)),
     WithJsonSchema(
         {
-            "anyOf": [{"type": "number"}, {"type": "string"}],
-            "description": "At most 2 decimal places; a string keeps it exact.",
+            "anyOf": [
+                {"type": "integer", "minimum": -_AMOUNT_MAX, "maximum": _AMOUNT_MAX},
+                {
+                    "type": "string",
+                    "pattern": r"^[+-]?(?:[0-9]{1,16}(?:\.[0-9]{0,2})?|\.[0-9]{1,2})$",
+                },
+            ],
+            "description": (
+                "At most 16 digits before the point and 2 after; a string keeps it exact (a "
+                "JSON number with a fraction is accepted when it has at most 2 decimals)."
+            ),
             "examples": ["129.90"],
         }
     ),
@@ -351,7 +440,7 @@ DurationMs = Annotated[
         {
             "anyOf": [
                 {"type": "integer", "minimum": 0, "maximum": loading.INTEGER_MAX},
-                {"type": "string"},
+                {"type": "string", "pattern": "^[0-9]{0,9}$"},
                 {"type": "null"},
             ]
         }
@@ -436,7 +525,19 @@ def _query_time(value: Any) -> Any:
     return _field_rule(loading.parse_timestamp, "time")(value)
 
 
-QueryTime = Annotated[datetime | None, BeforeValidator(_query_time)]
+QueryTime = Annotated[
+    datetime | None,
+    BeforeValidator(_query_time),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {key: value for key, value in _TIMESTAMP_SCHEMA.items() if key != "description"},
+                {"type": "null"},
+            ],
+            "description": "Same format as the timestamps of POST /transactions.",
+        }
+    ),
+]
 
 
 # --- reading ------------------------------------------------------------------------------
@@ -563,18 +664,30 @@ def _unhealthy(database: Literal["ok", "error"], views: Any, reason: str) -> Hea
 # --- writing ------------------------------------------------------------------------------
 
 
-def write_batch(conn: psycopg.Connection, batch: TransactionBatch) -> BatchWritten:
-    """Write a validated batch in the connection's transaction, or raise _Refused."""
+def write_batch(
+    conn: psycopg.Connection, batch: TransactionBatch, ingest: Ingest | None = None
+) -> BatchWritten:
+    """Write a validated batch in the connection's transaction, or raise _Refused.
+
+    After pydantic has applied the field rules, the rules that depend on data: transaction ids
+    unique in the batch and not stored yet, and time sanity (`loading.TimeSanity`, the same
+    rule as `txmon load`: items judged in order, against the stored data and the items before).
+    """
     ensure_raw_tables(conn)
+    conn.execute(LOCK_LOADS)
+    sanity = loading.TimeSanity(conn, ingest or Ingest())
     if batch.counts is not None:
+        times = [item.timestamp for item in batch.counts]
+        if problems := _time_problems(sanity, times, "timestamp"):
+            raise _Refused(problems)
         rows = [(item.timestamp, item.status, item.count) for item in batch.counts]
         _copy(conn, COPY_COUNTS, rows)
         return BatchWritten(kind="counts", rows_written=len(rows))
     events = batch.events or []
-    conn.execute(LOCK_LOADS)
     problems = _duplicate_ids(conn, [item.transaction_id for item in events])
+    problems += _time_problems(sanity, [item.created_at for item in events], "created_at")
     if problems:
-        raise _Refused(problems)
+        raise _Refused(sorted(problems, key=lambda problem: problem.index or 0))
     rows = [
         (
             item.transaction_id,
@@ -595,9 +708,27 @@ def write_batch(conn: psycopg.Connection, batch: TransactionBatch) -> BatchWritt
             _copy(conn, COPY_EVENTS, rows)
     except psycopg.errors.UniqueViolation:
         # Only a writer that bypasses the load lock can get here between the check and the copy.
-        problem = Problem(field="transaction_id", reason="a transaction_id was stored meanwhile")
+        problem = Problem(
+            field="transaction_id",
+            reason="a transaction_id was stored meanwhile",
+            code="transaction_id_loaded",
+        )
         raise _Refused([problem]) from None
     return BatchWritten(kind="events", rows_written=len(rows))
+
+
+def _time_problems(sanity: loading.TimeSanity, times: list[datetime], field: str) -> list[Problem]:
+    problems = []
+    for index, at in enumerate(times):
+        refused = sanity.judge(at)
+        if refused is not None:
+            code, reason = refused
+            problems.append(
+                Problem.model_validate(
+                    {"index": index, "field": field, "reason": reason, "code": code}
+                )
+            )
+    return problems
 
 
 def _duplicate_ids(conn: psycopg.Connection, ids: list[str]) -> list[Problem]:
@@ -608,7 +739,15 @@ def _duplicate_ids(conn: psycopg.Connection, ids: list[str]) -> list[Problem]:
         first = first_at.setdefault(transaction_id, index)
         if first != index:
             reason = f"duplicate transaction_id {transaction_id} (first at index {first})"
-            problems.append(Problem(index=index, field="transaction_id", reason=reason))
+            problems.append(
+                Problem(
+                    index=index,
+                    field="transaction_id",
+                    reason=reason,
+                    code="duplicate_transaction_id",
+                )
+            )
+    # Served by the index that leads with transaction_id; no unique constraint is needed.
     stored = dict(
         conn.execute(
             "select transaction_id, load_id from txmon_raw.transactions"
@@ -621,7 +760,11 @@ def _duplicate_ids(conn: psycopg.Connection, ids: list[str]) -> list[Problem]:
             load = stored[transaction_id]
             by = f"load {load}" if load is not None else "outside txmon load"
             reason = f"transaction_id {transaction_id} already loaded ({by})"
-            problems.append(Problem(index=index, field="transaction_id", reason=reason))
+            problems.append(
+                Problem(
+                    index=index, field="transaction_id", reason=reason, code="transaction_id_loaded"
+                )
+            )
     return sorted(problems, key=lambda problem: problem.index or 0)
 
 
@@ -800,11 +943,17 @@ async def _send_json(
 
 
 def create_app(
-    database_url: str, *, token: str | None = None, max_body_bytes: int = 1_000_000
+    database_url: str,
+    *,
+    token: str | None = None,
+    max_body_bytes: int = MAX_BODY_BYTES,
+    ingest: Ingest | None = None,
 ) -> FastAPI:
     """The API over the database at `database_url`; with `token`, bearer auth on all but
-    /health and the docs."""
+    /health and the docs. `ingest` holds the time-sanity settings of POST /transactions (the
+    settings file's [ingest] section; its defaults when None)."""
     token = token or None  # an empty token would protect nothing
+    ingest = ingest or Ingest()
     app = FastAPI(
         title="txmon API",
         version=__version__,
@@ -930,7 +1079,9 @@ def create_app(
             end = to or (latest if from_ is None else max(latest, from_))
             start = from_ or end - DEFAULT_SERIES_SPAN
             if start > end:
-                problem = Problem(field="from", reason="'from' is after 'to'")
+                problem = Problem(
+                    field="from", reason="'from' is after 'to'", code="range_reversed"
+                )
                 raise _Refused([problem])
             rows = metric_series(conn, metric, start, end, MAX_SERIES_ROWS + 1)
         truncated = len(rows) > MAX_SERIES_ROWS
@@ -985,16 +1136,23 @@ def create_app(
     def post_transactions(batch: TransactionBatch) -> BatchWritten:
         """Validated with the CSV loader's rules (`txmon load`), written in one transaction to
         txmon_raw.transaction_counts or txmon_raw.transactions: all of it or, with any bad
-        item or a transaction_id already stored, nothing. At most 10,000 items a batch. The
-        next `txmon build` includes the rows."""
+        item or a transaction_id already stored, nothing. At most 10,000 items a batch; the
+        body may be as large as 10,000 of the longest valid items, twice over. Times more than
+        [ingest] future_horizon_minutes ahead of the clock, or that would open a gap of more
+        than [ingest] max_gap_days to the stored data and the items before them, are refused
+        like `txmon load` refuses such rows. Each problem has a `code`: only `invalid` breaks
+        a rule of this schema. The next `txmon build` includes the rows."""
         with connect(database_url) as conn:
-            return write_batch(conn, batch)
+            return write_batch(conn, batch, ingest)
 
     return app
 
 
-def serve(host: str, port: int, database_url: str, token: str | None) -> None:
-    """Run the API with uvicorn until interrupted. Without a token, only on loopback."""
+def serve(
+    host: str, port: int, database_url: str, token: str | None, settings: Settings | None = None
+) -> None:
+    """Run the API with uvicorn until interrupted. Without a token, only on loopback.
+    `settings` defaults to the settings file ($TXMON_CONFIG, else ./txmon.toml)."""
     token = token or None
     if token is None and host.lower() not in LOOPBACK_HOSTS:
         raise TxmonError(
@@ -1002,5 +1160,6 @@ def serve(host: str, port: int, database_url: str, token: str | None) -> None:
             "the monitoring data and write transactions. Set a token (`txmon serve` reads "
             "$TXMON_API_TOKEN, see --token-env) or listen on 127.0.0.1, localhost or ::1"
         )
-    app = create_app(database_url, token=token)
+    settings = settings or load_settings()
+    app = create_app(database_url, token=token, ingest=settings.ingest)
     uvicorn.run(app, host=host, port=port, server_header=False, log_level="info")

@@ -269,22 +269,59 @@ def db_reader(role: str, password_env: str) -> None:
     help="Time zone of timestamps without an offset (IANA name).",
 )
 @click.option("--force", is_flag=True, help="Reload a file already loaded (replaces that load).")
-def load(files: tuple[Path, ...], timezone: str, force: bool) -> None:
+@CONFIG_OPTION
+def load(files: tuple[Path, ...], timezone: str, force: bool, config_path: Path | None) -> None:
     """Validate and load CSV files (counts or transactions) into the raw tables.
 
-    Exits 2 when some rows were rejected; they are kept in txmon_raw.load_rejects.
+    Exits 2 when some rows were rejected; they are kept in txmon_raw.load_rejects. Rows far
+    ahead of the clock or far from the other data are rejected too ([ingest] settings).
     """
+    from txmon.config import load_settings
     from txmon.database import connect
     from txmon.loading import format_summary, load_file
 
+    ingest = load_settings(config_path).ingest
     rejected = 0
     with connect() as conn:
         for path in files:
-            summary = load_file(conn, path, timezone=timezone, force=force)
+            summary = load_file(conn, path, timezone=timezone, force=force, ingest=ingest)
             click.echo(format_summary(summary))
+            if summary.overlap_warning:
+                click.echo(f"txmon: warning: {summary.overlap_warning}", err=True)
             rejected += summary.rows_rejected
     if rejected:
         sys.exit(2)
+
+
+@main.group(context_settings=CONTEXT)
+def loads() -> None:
+    """The loads made by `txmon load`: list them, remove them with their rows."""
+
+
+@loads.command("list")
+def loads_list() -> None:
+    """Every load: id, shape, rows loaded and rejected, minutes covered, when, forced, file."""
+    from txmon.database import connect
+    from txmon.loading import list_loads, loads_table
+
+    with connect() as conn:
+        click.echo(loads_table(list_loads(conn)))
+
+
+@loads.command("remove")
+@click.argument("load_ids", nargs=-1, required=True, type=int, metavar="ID...")
+def loads_remove(load_ids: tuple[int, ...]) -> None:
+    """Delete loads with their rows and rejects, in one transaction (all or none)."""
+    from txmon.database import connect
+    from txmon.loading import remove_loads
+
+    with connect() as conn:
+        removed = remove_loads(conn, load_ids)
+    for load in removed:
+        click.echo(
+            f"removed load {load.load_id} ({load.rows_loaded:,} rows, {load.rows_rejected:,} "
+            f"rejects) from {load.file_name}"
+        )
 
 
 @main.command(context_settings=CONTEXT)

@@ -48,6 +48,22 @@ class SchedulerRules:
 
 
 @dataclass(frozen=True)
+class Ingest:
+    """Time sanity for `txmon load` and POST /transactions (txmon.loading.TimeSanity)."""
+
+    # Rows stamped more than this many minutes after the clock are refused: a wrong time zone
+    # or a typo, never a transaction that happened.
+    future_horizon_minutes: int = 10
+    # A row that would open a gap of more than this many days between the data already stored
+    # (plus the rows accepted before it) and itself is refused: the minute grid never spans it.
+    max_gap_days: int = 7
+
+
+MAX_FUTURE_HORIZON_MINUTES = 366 * 24 * 60
+MAX_GAP_DAYS = 3660
+
+
+@dataclass(frozen=True)
 class Retention:
     # Days of raw data kept back from the newest minute, applied once a day by the scheduler
     # (`txmon prune`); 0 = keep everything. Whole days go, never minutes an open episode or
@@ -63,6 +79,7 @@ class Settings:
     rules: Rules = field(default_factory=Rules)
     delivery: Delivery = field(default_factory=Delivery)
     scheduler: SchedulerRules = field(default_factory=SchedulerRules)
+    ingest: Ingest = field(default_factory=Ingest)
     retention: Retention = field(default_factory=Retention)
     channels: tuple[dict[str, Any], ...] = ({"type": "stdout"},)
     path: Path | None = None
@@ -97,6 +114,17 @@ def _section(data: dict[str, Any], name: str, kind: type, path: Path) -> Any:
     return kind(**checked)
 
 
+def _checked_ingest(ingest: Ingest, path: Path) -> Ingest:
+    if not 1 <= ingest.max_gap_days <= MAX_GAP_DAYS:
+        raise TxmonError(f"{path}: [ingest] max_gap_days must be from 1 to {MAX_GAP_DAYS}")
+    if ingest.future_horizon_minutes > MAX_FUTURE_HORIZON_MINUTES:
+        raise TxmonError(
+            f"{path}: [ingest] future_horizon_minutes must be at most "
+            f"{MAX_FUTURE_HORIZON_MINUTES} (a year)"
+        )
+    return ingest
+
+
 def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
     chosen = path or os.environ.get(CONFIG_VARIABLE)
     if chosen is None:
@@ -111,7 +139,7 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
         data = tomllib.loads(config_path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise TxmonError(f"{config_path} is not valid TOML: {error}") from error
-    sections = {"rules", "delivery", "scheduler", "retention", "channels"}
+    sections = {"rules", "delivery", "scheduler", "ingest", "retention", "channels"}
     unknown = sorted(set(data) - sections)
     if unknown:
         raise TxmonError(f"{config_path}: unknown section(s): {', '.join(unknown)}")
@@ -122,6 +150,7 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
         rules=_section(data, "rules", Rules, config_path),
         delivery=_section(data, "delivery", Delivery, config_path),
         scheduler=_section(data, "scheduler", SchedulerRules, config_path),
+        ingest=_checked_ingest(_section(data, "ingest", Ingest, config_path), config_path),
         retention=_section(data, "retention", Retention, config_path),
         channels=tuple(channels),
         path=config_path,

@@ -3,16 +3,22 @@
 A load is one transaction: the `txmon_raw.loads` row, every valid data row and every rejected
 line with its reason are committed together or not at all. The file's SHA-256 makes loading the
 same content twice a no-op, and `force=True` replaces the earlier load instead of adding to it.
+
+Reading is linear whatever the line ends (LF, CRLF, CR or a mix): the file is read in chunks
+and split on each of them without re-scanning. Time sanity (`TimeSanity`) refuses rows far
+ahead of the clock or so far from the other data that the minute grid would span a long gap.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import os
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -24,6 +30,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import psycopg
 from psycopg.pq import TransactionStatus
 
+from txmon.config import Ingest
 from txmon.database import ensure_raw_tables
 from txmon.errors import LoadError
 
@@ -50,15 +57,47 @@ MAX_AMOUNT = Decimal(10) ** 16  # numeric(18, 2) holds 16 digits before the poin
 CENT = Decimal("0.01")
 MAX_OFFSET = timedelta(hours=14)  # the widest offset any real time zone uses
 READ_CHUNK = 1 << 20
+# A line longer than this is kept only this far (its reject shows the start); memory stays
+# bounded even for a file with no line end at all.
+MAX_LINE_BYTES = 1 << 20
+FIRST_YEAR, LAST_YEAR = 1970, 2099
 
-_TIMESTAMP = re.compile(
+# The timestamp rule as a regular expression that both Python and JSON Schema (ECMA-262) read
+# the same way: the API publishes it in its OpenAPI schema, so what the schema calls valid is
+# exactly what the loader accepts. Real calendar dates only (leap years included), years
+# FIRST_YEAR to LAST_YEAR, hours 00-23, offsets up to ±14:00 (MAX_OFFSET).
+_YEAR = r"(?:19[7-9][0-9]|20[0-9]{2})"
+_LEAP_YEAR = r"(?:19(?:7[26]|8[048]|9[26])|20(?:[02468][048]|[13579][26]))"
+_DATE = (
+    rf"(?:{_YEAR}-(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])"
+    rf"|{_YEAR}-(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)"
+    rf"|{_YEAR}-02-(?:0[1-9]|1[0-9]|2[0-8])"
+    rf"|{_LEAP_YEAR}-02-29)"
+)
+_CLOCK = r"[Tt ](?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:\.[0-9]{1,6})?)?"
+_OFFSET = r"(?:[Zz]|[+-](?:(?:0[0-9]|1[0-3])(?::?[0-5][0-9])?|14(?::?00)?))?"
+TIMESTAMP_PATTERN = _DATE + _CLOCK + _OFFSET
+_TIMESTAMP = re.compile(TIMESTAMP_PATTERN)
+# The shape of a timestamp, before its values are judged: tells "not a time" from "a time out
+# of range" in reasons, and data from a header in line 1.
+_TIMESTAMP_SHAPE = re.compile(
     r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?",
-    re.ASCII,
+    re.ASCII | re.IGNORECASE,
 )
 _STATUS = re.compile(r"[\w.\- ]+")  # \w: letters and digits of any script, and '_'
+# The API's schema for a status, a subset of the rule above that every JSON Schema engine reads
+# alike (ECMA-262 \w is ASCII only; lower-casing some non-ASCII letters changes them).
+STATUS_SCHEMA_PATTERN = r"^[A-Za-z0-9_. -]*[A-Za-z0-9_.-][A-Za-z0-9_. -]*$"
 _AMOUNT = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)", re.ASCII)
 # C0 and C1 control characters except tab; PostgreSQL text cannot hold NUL at all.
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+# The same rules for the API's schema: text without those characters (tab allowed); an id also
+# needs a character that is not white space (ids are trimmed). Lone surrogates, refused below,
+# stay out of the patterns: no JSON Schema engine compiles them, and no generator draws them.
+_TEXT_CHARACTER = r"[^\u0000-\u0008\u000a-\u001f\u007f-\u009f]"
+_VISIBLE_CHARACTER = r"[^\s\u0000-\u0008\u000a-\u001f\u007f-\u009f]"
+TEXT_SCHEMA_PATTERN = rf"^{_TEXT_CHARACTER}*$"
+ID_SCHEMA_PATTERN = rf"^{_TEXT_CHARACTER}*{_VISIBLE_CHARACTER}{_TEXT_CHARACTER}*$"
 # Lone surrogates cannot be encoded as UTF-8; a CSV file never has them, a JSON string can.
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 UTC_ZONE = ZoneInfo("UTC")
@@ -97,10 +136,35 @@ class LoadSummary:
     warnings: list[str] = field(default_factory=list)
     file_sha256: str = ""
     seconds: float = 0.0
+    first_minute_at: datetime | None = None
+    last_minute_at: datetime | None = None
+    # Other loads whose rows fall in minutes this load also filled: (load_id or None for rows
+    # written outside `txmon load`, number of shared minutes).
+    overlaps: list[tuple[int | None, int]] = field(default_factory=list)
 
     @property
     def text(self) -> str:
         return format_summary(self)
+
+    @property
+    def overlap_warning(self) -> str | None:
+        """One line saying which loads this one adds up with and how to replace one."""
+        if not self.overlaps:
+            return None
+        ids = [load_id for load_id, _ in self.overlaps if load_id is not None]
+        others = []
+        if ids:
+            others.append(f"load(s) {', '.join(str(load_id) for load_id in ids)}")
+        if any(load_id is None for load_id, _ in self.overlaps):
+            others.append("rows written outside txmon load (POST /transactions or SQL)")
+        minutes = sum(count for _, count in self.overlaps)
+        example = ids[0] if ids else "ID"
+        return (
+            f"{self.path} (load {self.load_id}) fills {minutes:,} minute(s) that "
+            f"{' and '.join(others)} already filled, so their counts add up; to replace a load, "
+            f"`txmon loads remove {example}` and load again (or `txmon load --force` the same "
+            "file)"
+        )
 
 
 def format_summary(summary: LoadSummary) -> str:
@@ -147,17 +211,19 @@ def load_file(
     *,
     timezone: str = "UTC",
     force: bool = False,
+    ingest: Ingest | None = None,
 ) -> LoadSummary:
     """Load one CSV file in one transaction and return what happened.
 
     The load is committed when this returns: a transaction the caller left open (connect()
     opens one to set the session time zone) is committed first so the load stands on its own.
-    Any error rolls back everything the load wrote.
+    Any error rolls back everything the load wrote. `ingest` holds the time-sanity settings
+    (the [ingest] section of the settings file; its defaults when None).
     """
     started = time.monotonic()
     zone = _zone(timezone)
     source = _checked_path(path)
-    sha256 = _sha256_of_text_file(source)
+    sha256 = _inspect(source)
     shape, columns = _read_header(source)
     _finish_open_transaction(conn)
     with conn.transaction():
@@ -167,16 +233,18 @@ def load_file(
         previous = _loads_with_hash(conn, sha256)
         if previous and not force:
             return _skipped(conn, source, previous[0], sha256, timezone)
-        replaced = _delete_loads(conn, sha256) if previous else []
+        replaced = _remove(conn, previous) if previous else []
         warnings = _same_path_warnings(conn, source, sha256)
         load_id = _insert_load(conn, source, sha256, shape, timezone, force)
-        writer = _BatchWriter(conn, load_id, str(source), shape, columns)
+        sanity = TimeSanity(conn, ingest or Ingest())
+        writer = _BatchWriter(conn, load_id, str(source), shape, columns, sanity)
         parser = (
             _counts_parser(columns, zone) if shape == "counts" else _events_parser(columns, zone)
         )
         _stream(source, sha256, len(columns), parser, writer)
         writer.flush()
         _record_totals(conn, load_id, writer)
+        overlaps = _overlaps(conn, load_id, shape, writer.first_at, writer.last_at)
     return LoadSummary(
         load_id=load_id,
         path=source,
@@ -190,7 +258,90 @@ def load_file(
         warnings=warnings,
         file_sha256=sha256,
         seconds=time.monotonic() - started,
+        first_minute_at=_minute(writer.first_at),
+        last_minute_at=_minute(writer.last_at),
+        overlaps=overlaps,
     )
+
+
+def _minute(at: datetime | None) -> datetime | None:
+    return at.replace(second=0, microsecond=0) if at is not None else None
+
+
+# --- time sanity: one rule for files and API batches ----------------------------------------
+
+
+class TimeSanity:
+    """Refuses timestamps that would break or bloat the minute grid the models build.
+
+    A time is refused when it is more than `future_horizon_minutes` after the clock (the
+    database's), or when it lies more than `max_gap_days` outside the span of the data: the
+    minutes already in the raw tables plus the rows of the same file or batch accepted before
+    it. A time inside that span, or close enough to it, is accepted and widens the span, so no
+    accepted row ever opens a gap longer than the limit. Rows are judged in their order in the
+    input; in an empty database the first valid row starts the span. The state is two
+    timestamps, so a file of any size is judged in one pass in constant memory.
+    """
+
+    AHEAD = "ahead_of_clock"
+    GAP = "gap_too_long"
+
+    def __init__(self, conn: psycopg.Connection, rules: Ingest) -> None:
+        row = conn.execute(
+            "select clock_timestamp(),"
+            " (select min(observed_at) from txmon_raw.transaction_counts),"
+            " (select max(observed_at) from txmon_raw.transaction_counts),"
+            " (select min(created_at) from txmon_raw.transactions),"
+            " (select max(created_at) from txmon_raw.transactions)"
+        ).fetchone()
+        assert row is not None
+        now, *ends = row
+        self.horizon = timedelta(minutes=rules.future_horizon_minutes)
+        self.max_gap = timedelta(days=rules.max_gap_days)
+        self.latest_allowed: datetime = now + self.horizon
+        self.now: datetime = now
+        stored = [at for at in ends if at is not None]
+        self.low: datetime | None = min(stored) if stored else None
+        self.high: datetime | None = max(stored) if stored else None
+
+    def judge(self, at: datetime) -> tuple[str, str] | None:
+        """None when `at` is acceptable (the span then includes it), else (code, reason)."""
+        if at > self.latest_allowed:
+            return self.AHEAD, (
+                f"timestamp {_utc_text(at)} is {_duration(at - self.now)} ahead of the clock "
+                f"({_utc_text(self.now)}); at most {self.horizon.total_seconds() / 60:,.0f} "
+                "minute(s) ahead are accepted ([ingest] future_horizon_minutes)"
+            )
+        if self.low is None or self.high is None:
+            self.low = self.high = at
+            return None
+        if at < self.low - self.max_gap:
+            return self.GAP, self._gap_reason(at, self.low - at, "before the oldest")
+        if at > self.high + self.max_gap:
+            return self.GAP, self._gap_reason(at, at - self.high, "after the newest")
+        self.low, self.high = min(self.low, at), max(self.high, at)
+        return None
+
+    def _gap_reason(self, at: datetime, gap: timedelta, where: str) -> str:
+        edge = self.low if where.endswith("oldest") else self.high
+        assert edge is not None
+        return (
+            f"timestamp {_utc_text(at)} is {_duration(gap)} {where} data ({_utc_text(edge)}): "
+            f"a gap of more than {self.max_gap.days} day(s) is refused ([ingest] max_gap_days)"
+        )
+
+
+def _utc_text(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _duration(span: timedelta) -> str:
+    minutes = span.total_seconds() / 60
+    if minutes >= 2 * 1440:
+        return f"{minutes / 1440:,.1f} days"
+    if minutes >= 120:
+        return f"{minutes / 60:,.1f} hours"
+    return f"{minutes:,.0f} minute(s)"
 
 
 # --- checks made before anything is written -------------------------------------------------
@@ -221,57 +372,142 @@ def _checked_path(path: str | os.PathLike[str]) -> Path:
     return source
 
 
-def _read_lines(source: Path) -> Iterator[bytes]:
-    """The lines the loading pass reads; the checks before it use `_physical_lines` directly."""
-    return _physical_lines(source)
-
-
-def _physical_lines(source: Path) -> Iterator[bytes]:
-    """The file's physical lines, as bytes with their line ends (streamed, never all at once)."""
-    try:
-        with source.open("rb") as handle:
-            yield from handle
-    except OSError as error:
-        raise LoadError(f"{source} cannot be read: {error.strerror or error}") from error
-
-
-def _sha256_of_text_file(source: Path) -> str:
-    """The content hash; also refuses files that are empty or not UTF-8 before any write."""
-    digest = hashlib.sha256()
-    has_text = False
+def _read_chunks(source: Path) -> Iterator[bytes]:
+    """The file's bytes in chunks of READ_CHUNK (streamed, never all at once)."""
     try:
         with source.open("rb") as handle:
             while chunk := handle.read(READ_CHUNK):
-                digest.update(chunk)
-                has_text = has_text or bool(chunk.strip())
+                yield chunk
     except OSError as error:
         raise LoadError(f"{source} cannot be read: {error.strerror or error}") from error
+
+
+def split_lines(chunks: Iterable[bytes]) -> Iterator[tuple[bytes, int]]:
+    """Physical lines of a byte stream, ended by CRLF, CR or LF in any mix, without their end.
+
+    Yields (line, length in bytes). Linear: each chunk is split once in C, and a line that
+    spans chunks is joined once. A line longer than MAX_LINE_BYTES is kept only that far
+    (`length` still tells its true size), so memory stays bounded.
+    """
+    pending: list[bytes] = []  # the start of a line whose end is in a later chunk
+    kept = length = 0
+    after_cr = False  # the last chunk ended with CR: a LF starting this one belongs to it
+    for chunk in chunks:
+        if after_cr and chunk.startswith(b"\n"):
+            chunk = chunk[1:]
+        after_cr = chunk.endswith(b"\r")
+        if b"\r" in chunk:
+            chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        parts = chunk.split(b"\n")
+        for part in parts[:-1]:
+            if length:
+                pending.append(part[: max(0, MAX_LINE_BYTES - kept)])
+                yield b"".join(pending), length + len(part)
+                pending, kept, length = [], 0, 0
+            else:
+                yield part[:MAX_LINE_BYTES], len(part)
+        tail = parts[-1]
+        if tail:
+            if kept < MAX_LINE_BYTES:
+                pending.append(tail[: MAX_LINE_BYTES - kept])
+                kept += len(pending[-1])
+            length += len(tail)
+    if length:
+        yield b"".join(pending), length
+
+
+# Leading bytes of file formats people mistake for CSV, to name the real cause.
+_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"\x1f\x8b", "a gzip-compressed file: decompress it first (gunzip)"),
+    (b"PK\x03\x04", "a ZIP archive or an Excel .xlsx workbook: export or extract the CSV"),
+    (b"\xd0\xcf\x11\xe0", "an old Excel .xls (or other Office) file: save it as CSV UTF-8"),
+    (b"BZh", "a bzip2-compressed file: decompress it first (bunzip2)"),
+    (b"\xfd7zXZ\x00", "an xz-compressed file: decompress it first (unxz)"),
+    (b"\x28\xb5\x2f\xfd", "a zstd-compressed file: decompress it first (unzstd)"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive: extract the CSV first"),
+    (b"PAR1", "a Parquet file, not CSV text"),
+    (b"SQLite format 3\x00", "an SQLite database, not CSV text"),
+    (b"%PDF", "a PDF document, not CSV text"),
+    (b"\x89PNG", "a PNG image, not CSV text"),
+    (b"\xff\xd8\xff", "a JPEG image, not CSV text"),
+    (b"\x7fELF", "an executable program, not CSV text"),
+    (b"\x00\x00\xfe\xff", "UTF-32 text: save it as UTF-8"),
+    (b"\xff\xfe\x00\x00", "UTF-32 text: save it as UTF-8"),
+    (b"\xff\xfe", "UTF-16 text: save it as UTF-8"),
+    (b"\xfe\xff", "UTF-16 text: save it as UTF-8"),
+)
+
+
+def _inspect(source: Path) -> str:
+    """The content hash, after the whole-file checks that refuse a file before any write:
+    empty, a known binary format, UTF-16, NUL bytes in the header line, or not UTF-8 (with
+    the line of the first invalid byte). One linear pass in chunks."""
+    digest = hashlib.sha256()
+    has_text = False
+    first = True
+    lines = 0  # line ends seen before the current chunk
+    after_cr = False
+    leftover = b""  # the start of a UTF-8 sequence cut by the chunk boundary
+    for chunk in _read_chunks(source):
+        digest.update(chunk)
+        if first:
+            _check_magic(source, chunk)
+            first = False
+        has_text = has_text or bool(chunk.strip())
+        data = leftover + chunk
+        try:
+            _, used = codecs.utf_8_decode(data, "strict", False)
+        except UnicodeDecodeError as error:
+            line = lines + _line_ends(data[: error.start], after_cr and not leftover) + 1
+            bad = data[error.start]
+            raise LoadError(
+                f"{source} is not UTF-8 text: invalid byte 0x{bad:02X} on line {line}"
+                f"{_binary_hint(chunk)}; save it as UTF-8 (CSV UTF-8 in spreadsheets)"
+            ) from None
+        leftover = data[used:]
+        lines += _line_ends(chunk, after_cr)
+        after_cr = chunk.endswith(b"\r")
+    if leftover:
+        raise LoadError(f"{source} is not UTF-8 text: it ends inside a multi-byte character")
     if not has_text:
         raise LoadError(f"{source} is empty; {EXPECTED_HEADERS} as its first line")
-    bad_line = _first_non_utf8_line(source)
-    if bad_line is not None:
-        raise LoadError(
-            f"{source} is not UTF-8 text (invalid bytes on line {bad_line}); "
-            "is it a binary or compressed file? Save it as a UTF-8 CSV"
-        )
     return digest.hexdigest()
 
 
-def _first_non_utf8_line(source: Path) -> int | None:
-    for number, line in enumerate(_physical_lines(source), start=1):
-        try:
-            line.decode("utf-8")
-        except UnicodeDecodeError:
-            return number
-    return None
+def _check_magic(source: Path, first_chunk: bytes) -> None:
+    for magic, what in _MAGIC:
+        if first_chunk.startswith(magic):
+            raise LoadError(f"{source} is {what}")
+
+
+def _line_ends(data: bytes, after_cr: bool) -> int:
+    ends = data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
+    return ends - 1 if after_cr and data.startswith(b"\n") else ends
+
+
+def _binary_hint(chunk: bytes) -> str:
+    sample = chunk[:8192]
+    if b"\x00" in sample:
+        return " (NUL bytes: a binary file or UTF-16 text?)"
+    controls = sum(byte < 9 or 13 < byte < 32 for byte in sample)
+    if controls > len(sample) // 100:
+        return " (it looks like a binary file)"
+    return " (Latin-1 or Windows-1252 text?)"
 
 
 def _read_header(source: Path) -> tuple[str, dict[str, int]]:
     """The input shape and each column's position, from the first line."""
-    first = next(_physical_lines(source), b"")
-    text = _decode(first).removeprefix("\ufeff")  # a BOM, as spreadsheet exports write
+    first, length = next(split_lines(_read_chunks(source)), (b"", 0))
+    if length > MAX_LINE_CHARS:
+        raise LoadError(
+            f"{source}: its first line is {length:,} bytes long, no CSV header; "
+            f"{EXPECTED_HEADERS} as line 1"
+        )
+    text = first.decode("utf-8").removeprefix("\ufeff")  # a BOM, as spreadsheet exports write
     if "\x00" in text:
-        raise LoadError(f"{source} is not UTF-8 text (NUL bytes in line 1); is it UTF-16?")
+        raise LoadError(
+            f"{source} is not UTF-8 text (NUL bytes in line 1): a binary file or UTF-16 text?"
+        )
     if not text.strip():
         raise LoadError(f"{source} has a blank first line; {EXPECTED_HEADERS} as line 1")
     try:
@@ -284,16 +520,19 @@ def _read_header(source: Path) -> tuple[str, dict[str, int]]:
 def _shape_of(source: Path, text: str, names: list[str]) -> tuple[str, dict[str, int]]:
     columns = {name: position for position, name in enumerate(names)}
     shown = _show(text.strip(), 120)
+    if names and _TIMESTAMP_SHAPE.fullmatch(names[0]):
+        raise LoadError(f"{source} has no header line (line 1 looks like data); {EXPECTED_HEADERS}")
     if len(columns) != len(names):
-        twice = sorted({name for name in names if names.count(name) > 1})
-        raise LoadError(f"{source}: header {shown} names {', '.join(twice)} more than once")
+        twice = sorted(name for name, seen in Counter(names).items() if seen > 1)
+        raise LoadError(
+            f"{source}: header {shown} names {', '.join(_show(name, 40) for name in twice[:5])}"
+            " more than once"
+        )
     if set(names) == set(COUNTS_COLUMNS):
         return "counts", columns
     allowed = set(EVENTS_REQUIRED) | set(EVENTS_OPTIONAL)
     if set(EVENTS_REQUIRED) <= set(names) <= allowed:
         return "events", columns
-    if names and _TIMESTAMP.fullmatch(names[0].upper()):
-        raise LoadError(f"{source} has no header line (line 1 looks like data); {EXPECTED_HEADERS}")
     # Say what is wrong relative to the shape the header most resembles.
     looks_like_events = bool(set(names) & {"transaction_id", "created_at", "amount"})
     expected = set(EVENTS_REQUIRED) if looks_like_events else set(COUNTS_COLUMNS)
@@ -302,7 +541,9 @@ def _shape_of(source: Path, text: str, names: list[str]) -> tuple[str, dict[str,
     if missing := [name for name in sorted(expected) if name not in columns]:
         problems.append(f"missing {', '.join(missing)}")
     if unknown := [name for name in names if name not in known]:
-        problems.append(f"unknown column(s) {', '.join(_show(name, 40) for name in unknown)}")
+        shown_unknown = ", ".join(_show(name, 40) for name in unknown[:5])
+        more = f" and {len(unknown) - 5:,} more" if len(unknown) > 5 else ""
+        problems.append(f"unknown column(s) {shown_unknown}{more}")
     raise LoadError(
         f"{source}: unrecognised header {shown} ({'; '.join(problems)}); {EXPECTED_HEADERS}"
     )
@@ -316,6 +557,129 @@ def _finish_open_transaction(conn: psycopg.Connection) -> None:
 
 
 # --- the loads table ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LoadInfo:
+    """One row of `txmon loads list`."""
+
+    load_id: int
+    file_name: str
+    input_shape: str
+    rows_loaded: int
+    rows_rejected: int
+    first_minute_at: datetime | None
+    last_minute_at: datetime | None
+    loaded_at: datetime
+    is_forced: bool
+
+
+# Minute ranges are stored with each load; loads made before that are measured on the fly.
+_LOADS = """
+    select load_id, file_name, input_shape, rows_loaded, rows_rejected,
+        coalesce(first_minute_at, date_trunc('minute', least(
+            (select min(observed_at) from txmon_raw.transaction_counts as c
+             where c.load_id = l.load_id),
+            (select min(created_at) from txmon_raw.transactions as t
+             where t.load_id = l.load_id)))),
+        coalesce(last_minute_at, date_trunc('minute', greatest(
+            (select max(observed_at) from txmon_raw.transaction_counts as c
+             where c.load_id = l.load_id),
+            (select max(created_at) from txmon_raw.transactions as t
+             where t.load_id = l.load_id)))),
+        loaded_at, is_forced
+    from txmon_raw.loads l
+"""
+
+
+def list_loads(conn: psycopg.Connection) -> list[LoadInfo]:
+    """Every load, oldest first."""
+    ensure_raw_tables(conn)
+    rows = conn.execute(_LOADS + " order by load_id").fetchall()
+    return [LoadInfo(*row) for row in rows]
+
+
+def remove_loads(conn: psycopg.Connection, load_ids: Sequence[int]) -> list[LoadInfo]:
+    """Delete these loads with their rows and rejects, in one transaction, and record the
+    minutes they covered in txmon_raw.load_removals so a build can judge them again. An id
+    that is not a load is an error and nothing is removed."""
+    wanted = sorted(set(load_ids))
+    _finish_open_transaction(conn)
+    with conn.transaction():
+        ensure_raw_tables(conn)
+        conn.execute(_LOCK_LOADS)
+        found = [
+            LoadInfo(*row)
+            for row in conn.execute(
+                _LOADS + " where load_id = any(%s) order by load_id", (wanted,)
+            ).fetchall()
+        ]
+        unknown = sorted(set(wanted) - {load.load_id for load in found})
+        if unknown:
+            raise LoadError(
+                f"no load {', '.join(str(load_id) for load_id in unknown)}; nothing was removed "
+                "(`txmon loads list` shows the loads)"
+            )
+        _remove(conn, wanted)
+    return found
+
+
+def _remove(conn: psycopg.Connection, load_ids: list[int]) -> list[int]:
+    """Delete loads, their rows and rejects, recording the minutes they covered."""
+    conn.execute(
+        "insert into txmon_raw.load_removals (load_id, first_minute_at, last_minute_at)"
+        f" select load_id, first_at, last_at from ({_LOADS}) as loads"
+        "  (load_id, file_name, input_shape, rows_loaded, rows_rejected, first_at, last_at,"
+        "   loaded_at, is_forced)"
+        " where load_id = any(%s) on conflict (load_id) do nothing",
+        (load_ids,),
+    )
+    # Explicit deletes rather than only the foreign keys' cascade: the data tables stay
+    # correct whatever constraints a partitioned layout keeps.
+    for table in ("transaction_counts", "transactions", "load_rejects"):
+        conn.execute(f"delete from txmon_raw.{table} where load_id = any(%s)", (load_ids,))
+    rows = conn.execute(
+        "delete from txmon_raw.loads where load_id = any(%s) returning load_id", (load_ids,)
+    ).fetchall()
+    return sorted(row[0] for row in rows)
+
+
+def loads_table(loads: Sequence[LoadInfo]) -> str:
+    """`txmon loads list`: one line per load."""
+    if not loads:
+        return "no loads yet (txmon load FILE)"
+    header = ("load", "shape", "loaded", "rejected", "minutes (UTC)", "loaded at (UTC)", "forced")
+    lines = [
+        (
+            str(load.load_id),
+            load.input_shape,
+            f"{load.rows_loaded:,}",
+            f"{load.rows_rejected:,}",
+            _minute_range(load.first_minute_at, load.last_minute_at),
+            load.loaded_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+            "yes" if load.is_forced else "no",
+        )
+        for load in loads
+    ]
+    widths = [max(len(row[column]) for row in [header, *lines]) for column in range(len(header))]
+    right = {0, 2, 3}
+
+    def line(values: Sequence[str], file_name: str) -> str:
+        cells = [
+            value.rjust(width) if column in right else value.ljust(width)
+            for column, (value, width) in enumerate(zip(values, widths, strict=True))
+        ]
+        return "  ".join([*cells, file_name]).rstrip()
+
+    out = [line(header, "file"), line(["-" * width for width in widths], "----")]
+    out += [line(values, load.file_name) for values, load in zip(lines, loads, strict=True)]
+    return "\n".join(out)
+
+
+def _minute_range(first: datetime | None, last: datetime | None) -> str:
+    if first is None or last is None:
+        return "-"
+    return f"{first.astimezone(UTC):%Y-%m-%d %H:%M} .. {last.astimezone(UTC):%Y-%m-%d %H:%M}"
 
 
 def _loads_with_hash(conn: psycopg.Connection, sha256: str) -> list[int]:
@@ -337,14 +701,6 @@ def _skipped(
     )
 
 
-def _delete_loads(conn: psycopg.Connection, sha256: str) -> list[int]:
-    # The data rows and rejects of those loads go with them (on delete cascade).
-    rows = conn.execute(
-        "delete from txmon_raw.loads where file_sha256 = %s returning load_id", (sha256,)
-    ).fetchall()
-    return sorted(row[0] for row in rows)
-
-
 def _same_path_warnings(conn: psycopg.Connection, source: Path, sha256: str) -> list[str]:
     # An edited file has a new hash; its rows add to the old load's rather than replacing them.
     rows = conn.execute(
@@ -357,7 +713,7 @@ def _same_path_warnings(conn: psycopg.Connection, source: Path, sha256: str) -> 
     earlier = ", ".join(str(row[0]) for row in rows)
     return [
         f"Note: load(s) {earlier} came from the same path with different content and are kept; "
-        "counts from both add up."
+        f"counts from both add up (`txmon loads remove {rows[0][0]}` removes one)."
     ]
 
 
@@ -375,9 +731,60 @@ def _insert_load(
 
 def _record_totals(conn: psycopg.Connection, load_id: int, writer: _BatchWriter) -> None:
     conn.execute(
-        "update txmon_raw.loads set rows_loaded = %s, rows_rejected = %s where load_id = %s",
-        (writer.loaded, writer.rejected, load_id),
+        "update txmon_raw.loads set rows_loaded = %s, rows_rejected = %s,"
+        " first_minute_at = %s, last_minute_at = %s where load_id = %s",
+        (
+            writer.loaded,
+            writer.rejected,
+            _minute(writer.first_at),
+            _minute(writer.last_at),
+            load_id,
+        ),
     )
+
+
+def _overlaps(
+    conn: psycopg.Connection,
+    load_id: int,
+    shape: str,
+    first: datetime | None,
+    last: datetime | None,
+) -> list[tuple[int | None, int]]:
+    """Other loads (None: rows written outside `txmon load`) with rows in minutes this load
+    filled too, and how many such minutes: their counts add up in the models."""
+    if first is None or last is None:
+        return []
+    table, column = (
+        ("transaction_counts", "observed_at")
+        if shape == "counts"
+        else ("transactions", "created_at")
+    )
+    rows = conn.execute(
+        f"""
+        with mine as (
+            select distinct date_trunc('minute', {column}) as minute_at
+            from txmon_raw.{table}
+            where load_id = %(load)s and {column} >= %(first)s and {column} < %(end)s
+        ),
+        theirs as (
+            select load_id, date_trunc('minute', observed_at) as minute_at
+            from txmon_raw.transaction_counts
+            where observed_at >= %(first)s and observed_at < %(end)s
+              and load_id is distinct from %(load)s
+            union all
+            select load_id, date_trunc('minute', created_at)
+            from txmon_raw.transactions
+            where created_at >= %(first)s and created_at < %(end)s
+              and load_id is distinct from %(load)s
+        )
+        select theirs.load_id, count(distinct theirs.minute_at)
+        from theirs join mine using (minute_at)
+        group by theirs.load_id
+        order by theirs.load_id nulls last
+        """,
+        {"load": load_id, "first": _minute(first), "end": _minute(last) + timedelta(minutes=1)},
+    ).fetchall()
+    return [(row[0], int(row[1])) for row in rows]
 
 
 # --- reading and validating data lines ----------------------------------------------------
@@ -386,24 +793,31 @@ def _record_totals(conn: psycopg.Connection, load_id: int, writer: _BatchWriter)
 def _stream(source: Path, sha256: str, width: int, parser: RowParser, writer: _BatchWriter) -> None:
     """Validate every data line and hand it to the writer as a row or as a reject."""
     digest = hashlib.sha256()
-    lines = _read_lines(source)
-    digest.update(next(lines, b""))  # the header, already understood
-    for number, raw in enumerate(lines, start=2):
-        digest.update(raw)
-        text = _decode(raw)
-        if not text.strip():
-            continue  # blank lines (often the last one) carry no data
-        try:
-            writer.add(number, text, _parse_line(text, width, parser))
-        except _Reject as reject:
-            writer.reject(number, text, str(reject))
+
+    def hashed() -> Iterator[bytes]:
+        for chunk in _read_chunks(source):
+            digest.update(chunk)
+            yield chunk
+
+    lines = split_lines(hashed())
+    next(lines, None)  # the header, already understood
+    try:
+        for number, (raw, length) in enumerate(lines, start=2):
+            text = raw.decode("utf-8", "strict" if length == len(raw) else "ignore")
+            if not text.strip():
+                continue  # blank lines (often the last one) carry no data
+            try:
+                if length > len(raw):
+                    raise _Reject(f"line is {length:,} bytes long, more than {MAX_LINE_CHARS:,}")
+                writer.add(number, text, _parse_line(text, width, parser))
+            except _Reject as reject:
+                writer.reject(number, text, str(reject))
+    except UnicodeDecodeError:
+        raise LoadError(
+            f"{source} changed while it was being loaded; nothing was written"
+        ) from None
     if digest.hexdigest() != sha256:
         raise LoadError(f"{source} changed while it was being loaded; nothing was written")
-
-
-def _decode(raw: bytes) -> str:
-    # The whole file was checked as UTF-8 already; only the line end is removed here.
-    return raw.decode("utf-8").rstrip("\r\n")
 
 
 def _parse_line(text: str, width: int, parser: RowParser) -> Row:
@@ -474,17 +888,24 @@ def parse_timestamp(text: str, zone: ZoneInfo = UTC_ZONE) -> datetime:
 
 @lru_cache(maxsize=8192)  # counts files repeat each minute once per status
 def _timestamp(text: str, zone: ZoneInfo) -> datetime:
-    if not _TIMESTAMP.fullmatch(text.upper()):
+    if not _TIMESTAMP_SHAPE.fullmatch(text):
         raise _Reject(f"unparseable timestamp {_show(text)}" if text else "empty timestamp")
     try:
         value = datetime.fromisoformat(text.upper())
     except ValueError:
         raise _Reject(f"unparseable timestamp {_show(text)}") from None
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise _Reject(
+            f"timestamp {_show(text)} is out of range (years {FIRST_YEAR} to {LAST_YEAR})"
+        )
     offset = value.utcoffset()
+    if offset is not None and abs(offset) > MAX_OFFSET:
+        raise _Reject(f"unparseable timestamp {_show(text)} (offset beyond ±14:00)")
+    if not _TIMESTAMP.fullmatch(text):
+        # What the published pattern refuses is refused here too, whatever Python would read.
+        raise _Reject(f"unparseable timestamp {_show(text)}")
     if offset is None:
         return _localise(value, zone, text)
-    if abs(offset) > MAX_OFFSET:
-        raise _Reject(f"unparseable timestamp {_show(text)} (offset beyond ±14:00)")
     return _to_utc(value, text)
 
 
@@ -613,8 +1034,13 @@ class _BatchWriter:
         file_name: str,
         shape: str,
         columns: dict[str, int],
+        sanity: TimeSanity,
     ) -> None:
         self.conn, self.load_id, self.file_name, self.shape = conn, load_id, file_name, shape
+        self.sanity = sanity
+        self.time_at = 0 if shape == "counts" else 1  # where a row holds its timestamp
+        self.first_at: datetime | None = None  # the span of the rows written
+        self.last_at: datetime | None = None
         self.header = list(columns)
         self.rows: list[Row] = []
         self.raw_lines: list[str] = []  # kept per batch in case a row turns out to be a reject
@@ -655,6 +1081,7 @@ class _BatchWriter:
     def flush(self) -> None:
         if self.shape == "events" and self.rows:
             self._reject_loaded_ids()
+        self._judge_times()
         table_sql = _COPY_COUNTS if self.shape == "counts" else _COPY_EVENTS
         self._copy(table_sql, self.rows)
         self.loaded += len(self.rows)
@@ -662,8 +1089,25 @@ class _BatchWriter:
         self._copy(_COPY_REJECTS, self.rejects)
         self.rejects = []
 
+    def _judge_times(self) -> None:
+        # In line order, after the id checks: only rows that will be written widen the span.
+        kept_rows, kept_lines = [], []
+        for row, text in zip(self.rows, self.raw_lines, strict=True):
+            at = row[self.time_at]
+            refused = self.sanity.judge(at)
+            if refused is not None:
+                self._record_reject(row[-1], text, refused[1])
+                continue
+            kept_rows.append(row)
+            kept_lines.append(text)
+            self.first_at = at if self.first_at is None else min(self.first_at, at)
+            self.last_at = at if self.last_at is None else max(self.last_at, at)
+        self.rows, self.raw_lines = kept_rows, kept_lines
+
     def _reject_loaded_ids(self) -> None:
-        # transaction_id is the primary key: ids from earlier loads become rejects, not errors.
+        # Ids from earlier loads become rejects, not errors. The look-up uses the index that
+        # leads with transaction_id (the key of the day-partitioned table, or its own index),
+        # and needs no unique constraint on transaction_id alone.
         ids = [row[0] for row in self.rows]
         loaded_by = dict(
             self.conn.execute(

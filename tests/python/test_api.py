@@ -26,7 +26,7 @@ from helpers import build, load_config, rows
 from txmon import api, generate, loading, monitoring
 from txmon.alert_log import entries
 from txmon.channels import build_channels
-from txmon.config import Delivery, Rules, Settings
+from txmon.config import Delivery, Ingest, Rules, Settings
 from txmon.database import connect
 from txmon.dispatch import run_dispatch
 from txmon.errors import TxmonError
@@ -55,7 +55,7 @@ class LiveServer:
             time.sleep(0.01)
 
     def client(self, **options: Any) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=30, **options)
+        return httpx.Client(base_url=self.url, **{"timeout": 30, **options})
 
     def close(self) -> None:
         self.server.should_exit = True
@@ -177,7 +177,7 @@ def test_episodes_with_filters(built_url: str, http: httpx.Client) -> None:
     naive = served({"since": start.replace(tzinfo=None).isoformat()})
     shifted = start.astimezone(datetime.now().astimezone().tzinfo).isoformat()
     assert naive == served({"since": start.isoformat()}) == served({"since": shifted})
-    assert served({"since": "2999-01-01T00:00"}) == [
+    assert served({"since": "2099-12-31T00:00"}) == [
         episode for episode in served() if episode["ended_at"] is None
     ]
     assert served({"metric": "no_such_metric"}) == []
@@ -185,7 +185,12 @@ def test_episodes_with_filters(built_url: str, http: httpx.Client) -> None:
     bad = http.get("/episodes", params={"since": "yesterday"})
     assert bad.status_code == 422
     assert bad.json()["errors"] == [
-        {"index": None, "field": "since", "reason": reason(loading.parse_timestamp, "yesterday")}
+        {
+            "index": None,
+            "field": "since",
+            "reason": reason(loading.parse_timestamp, "yesterday"),
+            "code": "invalid",
+        }
     ]
 
 
@@ -239,6 +244,7 @@ def test_metric_series(built_url: str, http: httpx.Client) -> None:
     )
     assert backwards.status_code == 422
     assert backwards.json()["errors"][0]["field"] == "from"
+    assert backwards.json()["errors"][0]["code"] == "range_reversed"
 
 
 @pytest.mark.slow
@@ -518,7 +524,7 @@ def test_bad_batch_lists_every_problem_in_the_loaders_words_and_writes_nothing(
         ("2025-07-15 13:44+15:00", "approved", "1"),
     ]
     batch = {"counts": [dict(zip(loading.COUNTS_COLUMNS, item, strict=True)) for item in items]}
-    batch["counts"].append({"timestamp": "2025-07-15 13:44", "status": "ok", "count": 2.0})
+    batch["counts"].append({"timestamp": "2025-07-15 13:44", "status": "ok", "count": 2.5})
     batch["counts"].append({"timestamp": "2025-07-15 13:44", "status": "ok", "extra": 1})
 
     response = client.post("/transactions", json=batch)
@@ -552,7 +558,7 @@ def test_bad_batch_lists_every_problem_in_the_loaders_words_and_writes_nothing(
         (5, "status", reason(loading.parse_status, "app;roved")),
         (5, "count", reason(loading.parse_count, "99999999999999999999")),
         (6, "timestamp", reason(loading.parse_timestamp, "2025-07-15 13:44+15:00")),
-        (7, "count", reason(loading.parse_count, "2.0")),
+        (7, "count", reason(loading.parse_count, "2.5")),
         (8, "count", "Field required"),
         (8, "extra", "Extra inputs are not permitted"),
     ]
@@ -576,6 +582,7 @@ def test_duplicate_transaction_ids_refuse_the_whole_batch(fresh: tuple[str, http
             "index": 2,
             "field": "transaction_id",
             "reason": "duplicate transaction_id a (first at index 0)",
+            "code": "duplicate_transaction_id",
         }
     ]
     assert table_rows(url, "transactions") == 0
@@ -588,6 +595,7 @@ def test_duplicate_transaction_ids_refuse_the_whole_batch(fresh: tuple[str, http
             "index": 1,
             "field": "transaction_id",
             "reason": "transaction_id a already loaded (outside txmon load)",
+            "code": "transaction_id_loaded",
         }
     ]
     assert rows(url, "select transaction_id from txmon_raw.transactions") == [("a",)]
@@ -604,6 +612,7 @@ def test_batch_shape_and_item_limit(fresh: tuple[str, httpx.Client]) -> None:
             "index": None,
             "field": None,
             "reason": "send exactly one of 'counts' and 'events', as a list",
+            "code": "invalid",
         }
     ]
     not_json = client.post(
@@ -644,6 +653,109 @@ def test_body_over_the_limit_is_413(database_url: str) -> None:
         small = client.post("/transactions", json={"counts": [item] * 10})
         assert small.status_code == 201
     assert table_rows(database_url, "transaction_counts") == 10
+
+
+def test_a_full_batch_fits_the_body_cap(database_url: str) -> None:
+    # 10,000 minimal events were a 413 under a 1,000,000-byte cap; so are none of the largest
+    # valid items now, even indented.
+    minimal = [
+        {"transaction_id": str(index), "created_at": "2025-07-15T13:44Z", "status": "a",
+         "amount": 1}
+        for index in range(api.MAX_BATCH_ITEMS)
+    ]  # fmt: skip
+    largest = [
+        {
+            "transaction_id": f"{index:0{loading.MAX_ID_CHARS}d}",
+            "created_at": "2025-07-15T13:45:59.123456+00:00",
+            "status": "s" * loading.MAX_STATUS_CHARS,
+            "amount": "-" + "9" * 16 + ".99",
+            **{name: "t" * loading.MAX_TEXT_CHARS for name in loading.EVENTS_OPTIONAL[:-1]},
+            "duration_ms": loading.INTEGER_MAX,
+        }
+        for index in range(api.MAX_BATCH_ITEMS)
+    ]
+    body = json.dumps({"events": largest}, indent=2).encode()
+    assert len(json.dumps(largest[0], separators=(",", ":"))) <= api.MAX_ITEM_BYTES
+    assert len(body) < api.MAX_BODY_BYTES
+    with serving(api.create_app(database_url)) as server, server.client(timeout=120) as client:
+        first = client.post("/transactions", json={"events": minimal})
+        assert first.status_code == 201, first.text[:300]
+        second = client.post(
+            "/transactions", content=body, headers={"Content-Type": "application/json"}
+        )
+        assert second.status_code == 201, second.text[:300]
+        over = client.post(
+            "/transactions",
+            content=b" " * (api.MAX_BODY_BYTES + 1),
+            headers={"Content-Type": "application/json"},
+        )
+        assert over.status_code == 413
+    assert table_rows(database_url, "transactions") == 2 * api.MAX_BATCH_ITEMS
+
+
+def test_times_far_ahead_or_far_from_the_data_refuse_the_batch(database_url: str) -> None:
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+
+    def counts(*times: datetime | str) -> dict[str, Any]:
+        return {
+            "counts": [
+                {
+                    "timestamp": t if isinstance(t, str) else t.isoformat(),
+                    "status": "ok",
+                    "count": 1,
+                }
+                for t in times
+            ]
+        }
+
+    def problems(response: httpx.Response) -> list[tuple[int, str, str]]:
+        assert response.status_code == 422, response.text
+        return [(e["index"], e["field"], e["code"]) for e in response.json()["errors"]]
+
+    with serving(api.create_app(database_url)) as server, server.client() as client:
+        # An empty database: the first item starts the span; one 8 days later opens a gap.
+        refused = client.post("/transactions", json=counts(now - timedelta(days=9), now))
+        assert problems(refused) == [(1, "timestamp", "gap_too_long")]
+        assert "a gap of more than 7 day(s) is refused" in refused.json()["errors"][0]["reason"]
+        assert table_rows(database_url, "transaction_counts") == 0
+
+        assert (
+            client.post("/transactions", json=counts(now - timedelta(hours=1))).status_code == 201
+        )
+        ahead = client.post(
+            "/transactions", json=counts(now, now + timedelta(minutes=30), "2099-12-31T00:00")
+        )
+        assert problems(ahead) == [
+            (1, "timestamp", "ahead_of_clock"),
+            (2, "timestamp", "ahead_of_clock"),
+        ]
+        assert "ahead of the clock" in ahead.json()["errors"][0]["reason"]
+        # Field rules come first: a year the schema refuses is `invalid`, whatever the clock.
+        never = client.post("/transactions", json=counts(now, "9999-12-31T00:00"))
+        assert problems(never) == [(1, "timestamp", "invalid")]
+        assert "out of range (years 1970 to 2099)" in never.json()["errors"][0]["reason"]
+        # Far before the stored data, for events too; items that bridge the gap are accepted.
+        old = client.post(
+            "/transactions",
+            json={
+                "events": [
+                    {"transaction_id": "x", "created_at": (now - timedelta(days=30)).isoformat(),
+                     "status": "ok", "amount": 1}
+                ]
+            },
+        )  # fmt: skip
+        assert problems(old) == [(0, "created_at", "gap_too_long")]
+        bridge = [now - timedelta(days=6 * step) for step in range(1, 6)]
+        assert client.post("/transactions", json=counts(*bridge)).status_code == 201
+        assert table_rows(database_url, "transaction_counts") == 1 + len(bridge)
+
+    # The limits are settings ([ingest]): with a 60-day gap and an hour ahead, both pass.
+    wide = api.create_app(database_url, ingest=Ingest(future_horizon_minutes=60, max_gap_days=60))
+    with serving(wide) as server, server.client() as client:
+        accepted = client.post(
+            "/transactions", json=counts(now - timedelta(days=80), now + timedelta(minutes=30))
+        )
+        assert accepted.status_code == 201, accepted.text
 
 
 def test_hostile_strings(fresh: tuple[str, httpx.Client]) -> None:
@@ -703,6 +815,25 @@ def test_hostile_strings(fresh: tuple[str, httpx.Client]) -> None:
 # --- the OpenAPI contract, fuzzed ---------------------------------------------------------------
 
 
+def schema_valid_data_is_accepted(ctx: Any, response: Any, case: Any) -> bool | None:
+    """Data that the schema calls valid is accepted, or refused only for a documented reason
+    that depends on data the schema cannot know (a 404 for an unknown metric; a 422 whose every
+    problem has a code other than `invalid`: stored ids, the clock, the data's span)."""
+    if case.meta is None or not case.meta.generation.mode.is_positive:
+        return None
+    status = response.status_code
+    if status < 400 or (status == 404 and case.operation.path == "/metrics/{metric}"):
+        return None
+    if status == 422:
+        codes = {problem["code"] for problem in response.json()["errors"]}
+        if "invalid" not in codes:
+            return None
+    raise AssertionError(
+        f"{case.operation.label}: the schema calls this valid but the server answered "
+        f"{status}: {response.text[:600]} (query {case.query}, body {str(case.body)[:600]})"
+    )
+
+
 @pytest.mark.slow
 def test_schemathesis_finds_no_server_error_and_no_schema_violation(live: LiveServer) -> None:
     import hypothesis
@@ -720,6 +851,7 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(live: LiveSe
         status_code_conformance,
         content_type_conformance,
         response_schema_conformance,
+        schema_valid_data_is_accepted,
     ]
     started = time.monotonic()
     operations = [result.ok() for result in schema.get_all_operations()]
@@ -753,7 +885,73 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(live: LiveSe
         except hypothesis.errors.Unsatisfiable:
             # Nothing to get wrong: the operation takes no parameters, so no negative case.
             assert mode is schemathesis.GenerationMode.NEGATIVE, operation.label
-    assert time.monotonic() - started < 60
+    assert time.monotonic() - started < 90
+
+
+def test_every_batch_the_schema_calls_valid_passes_the_validator() -> None:
+    """Many more schema-generated batches than an HTTP run can afford, straight into the
+    request model: the field rules accept every one of them."""
+    import hypothesis
+    import schemathesis
+
+    schema = schemathesis.openapi.from_dict(api.create_app("postgresql://unused/u").openapi())
+    [post] = [
+        result.ok() for result in schema.get_all_operations() if result.ok().path == "/transactions"
+    ]
+    seen = {"counts": 0, "events": 0}
+
+    @hypothesis.settings(
+        max_examples=200,
+        derandomize=True,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(hypothesis.HealthCheck),
+    )
+    @hypothesis.given(case=post.as_strategy(generation_mode=schemathesis.GenerationMode.POSITIVE))
+    def validate(case: schemathesis.Case) -> None:
+        batch = api.TransactionBatch.model_validate_json(json.dumps(case.body))
+        seen["counts" if batch.counts is not None else "events"] += 1
+
+    validate()
+    assert seen["counts"] > 25 and seen["events"] > 25, seen
+
+
+@pytest.mark.parametrize(
+    ("text", "accepted"),
+    [
+        ("2025-07-15T13:44", True),
+        ("2025-07-15 13:44:59.123456z", True),
+        ("2024-02-29T00:00+14:00", True),
+        ("2000-02-29T00:00-1359", True),
+        ("1970-01-01T00:00+05", True),
+        ("2099-12-31t23:59:59Z", True),
+        ("0000-00-00T00:00", False),
+        ("2025-07-15T13:44+16:52", False),
+        ("2025-07-15T13:44+14:01", False),
+        ("2025-07-15T13:44+15", False),
+        ("2023-02-29T00:00", False),
+        ("2100-02-29T00:00", False),
+        ("2025-04-31T00:00", False),
+        ("2025-07-15T24:00", False),
+        ("2025-07-15T13:60", False),
+        ("2025-07-15T13:44:60", False),
+        ("1969-12-31T23:59", False),
+        ("2100-01-01T00:00", False),
+        ("9999-12-31T00:00", False),
+        ("2025-07-15T13:44:00.1234567", False),
+    ],
+)
+def test_timestamp_pattern_is_the_loaders_rule(text: str, accepted: bool) -> None:
+    import re
+
+    document = api.create_app("postgresql://unused/unused").openapi()
+    pattern = document["components"]["schemas"]["CountItem"]["properties"]["timestamp"]["pattern"]
+    assert bool(re.search(pattern, text)) is accepted
+    if accepted:
+        loading.parse_timestamp(text)
+    else:
+        with pytest.raises(loading.InvalidValue):
+            loading.parse_timestamp(text)
 
 
 def test_openapi_describes_every_route(database_url: str) -> None:
