@@ -147,13 +147,22 @@ class TxmonGroup(click.Group):
 @click.group(cls=TxmonGroup, context_settings=CONTEXT)
 @click.version_option(__version__, prog_name="txmon")
 @click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
-def main(debug: bool) -> None:
+@click.option(
+    "--database",
+    type=click.Choice(["main", "demo"]),
+    help="main: TXMON_DATABASE_URL's database (else the embedded server's); demo: the one "
+    "`txmon demo` fills beside it. Default: $TXMON_DATABASE, else main.",
+)
+def main(debug: bool, database: str | None) -> None:
     """Real-time monitoring of payment transactions on PostgreSQL and dbt."""
     # What txmon writes (TXMON_HOME, dbt's logs and artefacts, the server's log) is the
     # owner's alone: logs can name what failed, and the folder holds the database password.
     os.umask(0o077)
     if debug:
         os.environ["TXMON_DEBUG"] = "1"
+    if database:
+        # Through the environment, so processes txmon starts (dbt, Superset, the API) agree.
+        os.environ["TXMON_DATABASE"] = database
 
 
 # -- database ----------------------------------------------------------------------------------
@@ -507,7 +516,11 @@ def generate(
 
 @main.command(context_settings=CONTEXT)
 def demo() -> None:
-    """Start the embedded database, generate, load and build three days, show what was found."""
+    """Generate, load and build three days in the demo's own database, show what was found.
+
+    The demo's database sits beside yours (txmon_demo on the embedded server); look at it with
+    `txmon --database demo status`, `... superset up`, `... serve`.
+    """
     from txmon.demo import run_demo
 
     run_demo(click.echo)

@@ -20,10 +20,36 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
 URL_VARIABLE = "TXMON_DATABASE_URL"
+# Which database on that server: "main" (the URL's own) or "demo", the one `txmon demo` fills.
+DATABASE_VARIABLE = "TXMON_DATABASE"
+DATABASES = ("main", "demo")
 
 
 def database_url(start_embedded: bool = True) -> str:
-    """The URL of the database to use: `TXMON_DATABASE_URL`, else the embedded server's."""
+    """The URL of the database to use: `main_database_url()`, or the demo's database beside it
+    when `TXMON_DATABASE` (the --database option) says demo."""
+    url = main_database_url(start_embedded)
+    return demo_database_url(url) if selected_database() == "demo" else url
+
+
+def selected_database() -> str:
+    value = os.environ.get(DATABASE_VARIABLE, "").strip().lower() or "main"
+    if value not in DATABASES:
+        raise TxmonError(f"{DATABASE_VARIABLE} must be main or demo, got {value!r}")
+    return value
+
+
+def demo_database_url(url: str) -> str:
+    """The demo's database, on the same server as `url`'s and named after it: txmon_demo on
+    the embedded server, payments_demo beside payments. The demo never writes anywhere else."""
+    name = libpq_environment(url)["PGDATABASE"] + "_demo"
+    if len(name.encode()) > 63:
+        raise TxmonError(f"the demo's database name {name!r} is longer than 63 bytes")
+    return _with_database(url, name)
+
+
+def main_database_url(start_embedded: bool = True) -> str:
+    """The URL of the user's database: `TXMON_DATABASE_URL`, else the embedded server's."""
     configured = os.environ.get(URL_VARIABLE, "").strip()
     if configured:
         if not configured.startswith(("postgresql://", "postgres://")):
@@ -77,6 +103,8 @@ def connect(url: str | None = None, autocommit: bool = False) -> Iterator[psycop
         )
     except psycopg.OperationalError as error:
         reason = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
+        if "does not exist" in reason and os.environ.get(DATABASE_VARIABLE, "").strip() == "demo":
+            reason += " (`txmon demo` creates it)"
         raise DatabaseUnavailable(
             f"cannot connect to PostgreSQL at {describe(target)}: {reason}"
         ) from error

@@ -1,4 +1,9 @@
-"""`txmon demo`: generate three days of transactions with incidents, load, build, report."""
+"""`txmon demo`: generate three days of transactions with incidents, load, build, report.
+
+The demo has a database of its own beside the user's (`txmon_demo` on the embedded server,
+`<name>_demo` next to TXMON_DATABASE_URL's), so demo data never mix with real data.
+`txmon --database demo ...` (or TXMON_DATABASE=demo) points every other command at it.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +14,19 @@ from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
+import psycopg
+from psycopg import sql
+
 from txmon import generate, loading, monitoring, pipeline
-from txmon.database import connect, database_url, describe, is_embedded
+from txmon.database import (
+    connect,
+    demo_database_url,
+    describe,
+    is_embedded,
+    libpq_environment,
+    main_database_url,
+)
+from txmon.errors import TxmonError
 from txmon.reporting import episodes_table, status_table
 from txmon.scoring import IncidentCheck, match_incidents
 from txmon.settings import txmon_home
@@ -47,8 +63,13 @@ def run_demo(say: Callable[[str], None]) -> list[IncidentCheck]:
 
     if is_embedded():
         step(f"Starting the embedded PostgreSQL server (data in {txmon_home() / 'postgres'})")
-    url = database_url()
-    step(f"Database ready: {describe(url)}")
+    main_url = main_database_url()
+    url = demo_database_url(main_url)
+    created = ensure_database(main_url, url)
+    step(
+        f"Demo database {'created' if created else 'ready'}: {describe(url)} "
+        f"(apart from {libpq_environment(main_url)['PGDATABASE']}, which the demo never touches)"
+    )
 
     data_file = txmon_home() / "demo" / "transactions.csv"
     data_file.parent.mkdir(parents=True, exist_ok=True)
@@ -88,23 +109,46 @@ def run_demo(say: Callable[[str], None]) -> list[IncidentCheck]:
         )
     say("")
     step("Done.")
-    say(_next_steps(data_file))
+    say(_next_steps(data_file, libpq_environment(url)["PGDATABASE"]))
     return checks
 
 
-def _next_steps(data_file: Path) -> str:
+def ensure_database(main_url: str, url: str) -> bool:
+    """Create the database `url` names beside `main_url`'s when missing; True if created."""
+    name = libpq_environment(url)["PGDATABASE"]
+    # CREATE DATABASE works from any database: use the user's, which is known to be reachable.
+    with connect(main_url, autocommit=True) as conn:
+        if conn.execute("select 1 from pg_database where datname = %s", (name,)).fetchone():
+            return False
+        try:
+            conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+        except psycopg.errors.DuplicateDatabase:
+            return False  # another demo created it meanwhile
+        except psycopg.errors.InsufficientPrivilege as error:
+            raise TxmonError(
+                f"cannot create the demo's database {name} on {describe(main_url)}: "
+                f"{str(error).strip()}; create it once (createdb {name}) or use a role with "
+                "CREATEDB"
+            ) from error
+    return True
+
+
+def _next_steps(data_file: Path, database: str) -> str:
     return "\n".join(
         [
             "",
-            "Try next:",
-            "  txmon monitor --json            the prototype's /monitor document",
-            "  txmon status                    the current status table",
-            "  txmon episodes                  every episode found",
-            "  txmon dispatch                  send the alerts (stdout; see txmon.example.toml)",
-            "  txmon superset up               the dashboard in Superset, on 127.0.0.1:8088",
-            "  txmon build --mode seed         the prototype's model, to compare",
-            "  eval \"$(txmon db env)\" && psql -c 'select * from monitoring.current_status'",
+            f"The demo's results are in database {database}; --database demo reads them:",
+            "  txmon --database demo status             the current status table",
+            "  txmon --database demo monitor --json     the prototype's /monitor document",
+            "  txmon --database demo episodes           every episode found",
+            "  txmon --database demo superset up        the dashboard, on 127.0.0.1:8088",
+            "  txmon --database demo serve              the API on 127.0.0.1:8000",
+            "  txmon --database demo dispatch           send the alerts (stdout)",
+            "  txmon --database demo build --mode seed  the prototype's model, to compare",
+            '  eval "$(txmon --database demo db env)"'
+            " && psql -c 'table monitoring.current_status'",
+            "  export TXMON_DATABASE=demo               the same for every command in this shell",
             f"  txmon generate {data_file.parent / 'more.csv'} --days 1 --seed 7",
-            "  txmon db stop                   stop the embedded server",
+            "  txmon db stop                            stop the embedded server",
         ]
     )

@@ -54,6 +54,7 @@ def txmon_env(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("TXMON_DATABASE_URL", database_url)
     monkeypatch.setenv("TXMON_HOME", str(tmp_path / "txmon-home"))
     monkeypatch.setenv("TXMON_PROJECT_DIR", str(REPO_ROOT))
+    monkeypatch.delenv("TXMON_DATABASE", raising=False)  # the main database, not the demo's
     return {
         **os.environ,
         "TXMON_DATABASE_URL": database_url,

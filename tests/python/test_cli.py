@@ -143,16 +143,68 @@ def test_db_env_matches_the_url(txmon_env: dict[str, str], database_url: str) ->
 
 
 @pytest.mark.slow
-def test_demo_on_a_given_database(
-    txmon_env: dict[str, str], database_url: str, tmp_path: Path
+def test_demo_has_a_database_of_its_own(
+    txmon_env: dict[str, str], database_url: str, server_url: str, tmp_path: Path
 ) -> None:
-    result = run(txmon_env, "demo", cwd=tmp_path)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
-    detected = re.search(r"Planted incidents detected: (\d+) of (\d+)", result.stdout)
-    assert detected and detected.group(1) == detected.group(2) != "0", result.stdout[-2000:]
-    assert "MISSED" not in result.stdout
-    assert "failed_rate" in result.stdout and "CRITICAL" in result.stdout
-    assert "Try next:" in result.stdout
+    from txmon.database import demo_database_url, drop_database
+
+    # The user's own data, loaded before the demo runs.
+    mine = tmp_path / "mine.csv"
+    mine.write_text("timestamp,status,count\n2024-01-01 10:00,approved,5\n")
+    assert run(txmon_env, "load", str(mine)).returncode == 0
+    before = rows(database_url, "select * from txmon_raw.transaction_counts")
+    demo_url = demo_database_url(database_url)
+    try:
+        result = run(txmon_env, "demo", cwd=tmp_path)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+        detected = re.search(r"Planted incidents detected: (\d+) of (\d+)", result.stdout)
+        assert detected and detected.group(1) == detected.group(2) != "0", result.stdout[-2000:]
+        assert "MISSED" not in result.stdout
+        assert "failed_rate" in result.stdout and "CRITICAL" in result.stdout
+        demo_name = demo_url.rsplit("/", 1)[1]
+        assert "Demo database created: postgres@" in result.stdout
+        assert f"The demo's results are in database {demo_name}" in result.stdout
+        assert "txmon --database demo superset up" in result.stdout
+
+        # The user's database: the same rows as before, no demo load, no demo results.
+        assert rows(database_url, "select * from txmon_raw.transaction_counts") == before
+        assert rows(database_url, "select file_name from txmon_raw.loads") == [(str(mine),)]
+        assert rows(database_url, "select to_regclass('monitoring.current_status')") == [(None,)]
+        assert_one_line_error(run(txmon_env, "status"), "txmon build")
+        # The demo's database: its data only.
+        assert rows(demo_url, "select count(*) from txmon_raw.loads") == [(1,)]
+        assert rows(
+            demo_url,
+            "select count(*) from txmon_raw.transaction_counts where observed_at < '2025-01-01'",
+        ) == [(0,)]
+
+        # The follow-up commands it prints read the demo's results.
+        status = run(txmon_env, "--database", "demo", "status")
+        assert status.returncode == 0, status.stderr
+        assert "CRITICAL" in status.stdout
+        document = json.loads(
+            run({**txmon_env, "TXMON_DATABASE": "demo"}, "monitor", "--json").stdout
+        )
+        assert document["current_minute"] == "2025-07-14 23:59:00"
+        env_url = run(txmon_env, "--database", "demo", "db", "url")
+        assert env_url.stdout.strip() == demo_url
+
+        # A second demo reuses its database and leaves the user's alone again.
+        again = run(txmon_env, "demo", cwd=tmp_path)
+        assert again.returncode == 0, again.stdout[-3000:] + again.stderr
+        assert "Demo database ready" in again.stdout
+        assert rows(database_url, "select * from txmon_raw.transaction_counts") == before
+    finally:
+        drop_database(server_url, demo_url)
+
+
+def test_database_selection_is_checked(txmon_env: dict[str, str], database_url: str) -> None:
+    bad = run({**txmon_env, "TXMON_DATABASE": "prod"}, "status")
+    assert_one_line_error(bad, "TXMON_DATABASE must be main or demo")
+    option = run(txmon_env, "--database", "prod", "status")
+    assert option.returncode != 0 and "--database" in option.stderr
+    missing = run(txmon_env, "--database", "demo", "status")
+    assert_one_line_error(missing, "_demo", "does not exist", "txmon demo")
 
 
 @pytest.mark.slow
@@ -165,6 +217,12 @@ def test_demo_on_the_embedded_server(tmp_path: Path) -> None:
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr
         assert "embedded PostgreSQL" in result.stdout
         assert "MISSED" not in result.stdout
+        assert "Demo database created: postgres@127.0.0.1:" in result.stdout
+        assert "/txmon_demo" in result.stdout
+        demo_status = run(env, "--database", "demo", "status")
+        assert demo_status.returncode == 0 and "CRITICAL" in demo_status.stdout
+        # The embedded server's own database (txmon) got nothing from the demo.
+        assert_one_line_error(run(env, "status"), "txmon build")
         status = run(env, "db", "status")
         assert status.returncode == 0 and "running" in status.stdout
     finally:

@@ -24,7 +24,7 @@ import pytest
 
 from conftest import REPO_ROOT, make_database
 from helpers import TXMON
-from txmon.database import drop_database
+from txmon.database import demo_database_url, drop_database
 from txmon.demo import DEMO_DAYS
 from txmon.embedded import free_port
 
@@ -82,22 +82,26 @@ def superset(
     server_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningSuperset]:
     home = tmp_path_factory.mktemp("superset-home")
-    database_url = make_database(server_url)
+    main_url = make_database(server_url)
+    # `txmon demo` fills a database of its own beside the main one; the dashboard shows it.
+    database_url = demo_database_url(main_url)
     venv = os.environ.get("TXMON_SUPERSET_VENV") or str(REPO_ROOT / ".txmon" / "superset" / "venv")
     env = {
         **os.environ,
-        "TXMON_DATABASE_URL": database_url,
+        "TXMON_DATABASE_URL": main_url,
         "TXMON_HOME": str(home),
         "TXMON_PROJECT_DIR": str(REPO_ROOT),
         "TXMON_SUPERSET_VENV": venv,
         "TXMON_SUPERSET_PORT": str(free_port()),
         "TXMON_SUPERSET_READER_ROLE": f"txmon_superset_{home.name[-8:].replace('-', '_')}",
     }
-    for variable in ("TXMON_SUPERSET_ADMIN_PASSWORD", "SUPERSET_SECRET_KEY"):
+    for variable in ("TXMON_SUPERSET_ADMIN_PASSWORD", "SUPERSET_SECRET_KEY", "TXMON_DATABASE"):
         env.pop(variable, None)
     running = RunningSuperset("", "", env, database_url, "")
+    # The README's command: txmon demo && txmon --database demo superset up
     _txmon_or_fail(running, "demo")
-    output = _txmon_or_fail(running, "superset", "up")
+    output = _txmon_or_fail(running, "--database", "demo", "superset", "up")
+    running.env["TXMON_DATABASE"] = "demo"  # later commands (monitor --json) read the demo too
     running.first_output = output
     running.url = f"http://127.0.0.1:{env['TXMON_SUPERSET_PORT']}"
     running.password = (home / "superset" / "admin_password").read_text().strip()
@@ -106,6 +110,7 @@ def superset(
     finally:
         running.txmon("superset", "down", timeout=60)
         drop_database(server_url, database_url)
+        drop_database(server_url, main_url)
 
 
 def api_client(superset: RunningSuperset) -> httpx.Client:
