@@ -11,6 +11,7 @@ only the owner can enter), and `txmon db url` / `txmon db env` hand it to the ow
 from __future__ import annotations
 
 import base64
+import fcntl
 import hashlib
 import hmac
 import json
@@ -23,6 +24,8 @@ import stat
 import subprocess
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
@@ -176,16 +179,28 @@ class EmbeddedServer:
         first: stopped if it runs, given a password and the configuration above, started again.
         """
         private_dir(self.root, self.home)
-        run_as = self._prepare_permissions()
-        if not (self.data_dir / "PG_VERSION").exists():
-            self._initdb(run_as)
-        elif self._needs_securing():
-            self._secure_existing(run_as)
-        self._tighten_files()
-        if not self._pg_ctl_status():
-            self._start_postmaster(run_as)
-        self._ensure_database()
+        # The scheduler, the API and a loader started together must not create, secure or
+        # start the same cluster twice at once.
+        with self._start_lock():
+            run_as = self._prepare_permissions()
+            if not (self.data_dir / "PG_VERSION").exists():
+                self._initdb(run_as)
+            elif self._needs_securing():
+                self._secure_existing(run_as)
+            self._tighten_files()
+            if not self._pg_ctl_status():
+                self._start_postmaster(run_as)
+            self._ensure_database()
         return self.status()
+
+    @contextmanager
+    def _start_lock(self) -> Iterator[None]:
+        descriptor = os.open(self.root / "start.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(descriptor)
 
     def stop(self) -> bool:
         """Stop the server; returns False when it was not running."""

@@ -293,3 +293,25 @@ def test_a_trust_cluster_from_an_older_txmon_is_locked_down_on_start(
         server.stop()
         if probe is not None:
             subprocess.run(["userdel", probe.pw_name], check=False, capture_output=True)
+
+
+def test_commands_started_together_share_one_server(tmp_path: Path) -> None:
+    """The scheduler, the API and a loader started at once on a fresh folder: one cluster, one
+    password, and every command gets it."""
+    env = {key: value for key, value in os.environ.items() if key != "TXMON_DATABASE_URL"}
+    env["TXMON_HOME"] = str(tmp_path / "home")
+    commands = [
+        subprocess.Popen(
+            [TXMON, "db", "url"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(3)
+    ]
+    try:
+        results = [command.communicate(timeout=180) for command in commands]
+        assert [command.returncode for command in commands] == [0, 0, 0], results
+        urls = {stdout.strip() for stdout, _ in results}
+        assert len(urls) == 1
+        with psycopg.connect(urls.pop()) as conn:
+            assert conn.execute("select current_database()").fetchone() == ("txmon",)
+    finally:
+        EmbeddedServer(tmp_path / "home").stop()
