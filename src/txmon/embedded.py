@@ -329,7 +329,7 @@ class EmbeddedServer:
     def _needs_securing(self) -> bool:
         hba = (self.data_dir / "pg_hba.conf").read_text()
         conf = (self.data_dir / "postgresql.conf").read_text()
-        return self._password() is None or hba != PG_HBA or SECURITY_MARK not in conf
+        return self._password() is None or not _hba_is_locked(hba) or SECURITY_MARK not in conf
 
     def _secure_existing(self, run_as: str | None) -> None:
         """Lock down a cluster an older txmon created: password, pg_hba.conf, log settings.
@@ -443,6 +443,21 @@ class EmbeddedServer:
                         f" (its password is in {self.password_file})"
                     ) from error
                 time.sleep(0.2)
+
+
+def _hba_is_locked(text: str) -> bool:
+    """Whether every rule of a pg_hba.conf asks for a SCRAM password (or refuses): rules an
+    owner added that way are kept, anything else (trust above all) is replaced."""
+    for line in text.splitlines():
+        tokens = line.split("#", 1)[0].split()
+        if not tokens:
+            continue
+        if tokens[0] not in {"local", "host", "hostssl", "hostnossl", "hostgssenc", "hostnogssenc"}:
+            return False  # include directives and the like: not checked here, so replaced
+        method = [token for token in tokens if "=" not in token][-1]
+        if method not in {"scram-sha-256", "reject"}:
+            return False
+    return True
 
 
 def _as_user(name: str | None) -> dict[str, object]:

@@ -191,6 +191,34 @@ def test_a_second_system_user_cannot_connect(
     assert admitted.returncode == 0 and admitted.stdout.strip() == "postgres", admitted.stderr
 
 
+def test_a_trust_rule_added_later_is_removed_on_start(
+    running: EmbeddedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PGPASSWORD", raising=False)
+    hba = running.data_dir / "pg_hba.conf"
+    pid_file = running.data_dir / "postmaster.pid"
+    password = running.status().password
+    # A rule that asks for the password too is the owner's business: kept, no restart.
+    kept_rule = "host all all 127.0.0.1/32 scram-sha-256  # added by the owner\n"
+    hba.write_text(hba.read_text() + kept_rule)
+    pid = pid_file.read_text().split()[0]
+    running.start()
+    assert hba.read_text().endswith(kept_rule)
+    assert pid_file.read_text().split()[0] == pid
+    # Trust is not: the rules are replaced and the server restarted with them.
+    hba.write_text("host all all 127.0.0.1/32 trust\n" + hba.read_text())
+    with psycopg.connect(running.status().url, autocommit=True) as conn:
+        conn.execute("select pg_reload_conf()")
+    port = running.status().port
+    assert port
+    connect_without_password(port).close()  # the hole is real
+    status = running.start()
+    assert "trust" not in hba.read_text()
+    with pytest.raises(psycopg.OperationalError, match="password"):
+        connect_without_password(port)
+    assert status.password == password and status.port == port
+
+
 # -- a cluster created by an older txmon ---------------------------------------------------------
 
 OLD_SETTINGS = """
