@@ -16,6 +16,7 @@ import csv
 import math
 import random
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -509,7 +510,7 @@ def write_counts_csv(path: Path, config: GeneratorConfig) -> GenerationSummary:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     minutes = rows = transactions = 0
-    with path.open("w", newline="") as handle:
+    with _whole_or_nothing(path), path.open("w", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(COUNTS_HEADER)
         for minute, counts in minute_counts(config):
@@ -519,6 +520,17 @@ def write_counts_csv(path: Path, config: GeneratorConfig) -> GenerationSummary:
             rows += len(STATUSES)
             transactions += sum(counts.values())
     return _finish(path, config, minutes, rows, transactions)
+
+
+@contextmanager
+def _whole_or_nothing(path: Path) -> Iterator[None]:
+    """Remove a data file that could not be written to the end (a full disk, a size limit,
+    Ctrl-C): cut short, it would still load, as a shorter data set with no sign of the cut."""
+    try:
+        yield
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
 
 
 # Attribute mixes of the raw events (cumulative weights for `random.choices`).
@@ -536,7 +548,7 @@ def write_events_csv(path: Path, config: GeneratorConfig) -> GenerationSummary:
     # Event details use their own stream so the per-minute counts match the counts file.
     rng = random.Random(f"txmon-events-{config.seed}")
     minutes = transactions = 0
-    with path.open("w", newline="") as handle:
+    with _whole_or_nothing(path), path.open("w", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(EVENTS_HEADER)
         for minute, counts in minute_counts(config):

@@ -9,6 +9,7 @@ subprocess timeout instead of passing.
 from __future__ import annotations
 
 import os
+import resource
 import socket
 import subprocess
 from collections.abc import Iterator
@@ -648,3 +649,24 @@ def test_refused_commands_change_nothing(
 
     assert txmon("alerts", "export", "--json", str(folder / "a_file" / "log.json")).returncode == 1
     assert (folder / "a_file").read_text() == "not a folder\n"
+
+
+@pytest.mark.parametrize("shape", [[], ["--events"]], ids=["counts", "events"])
+def test_generate_cut_short_leaves_no_file(shape: list[str], tmp_path: Path) -> None:
+    """A data file that cannot be written to the end (here a 64 kB file size limit, as a full
+    disk would) is removed: cut short, it would load as a shorter data set."""
+
+    def limit_file_size() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (65_536, 65_536))
+
+    target = tmp_path / "day.csv"
+    result = subprocess.run(
+        [TXMON, "generate", str(target), "--days", "1", *shape],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=limit_file_size,
+    )
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.splitlines() == [f"txmon: error: cannot write {target}: File too large"]
+    assert list(tmp_path.iterdir()) == []
