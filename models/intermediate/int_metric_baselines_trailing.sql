@@ -3,7 +3,6 @@
         materialized='incremental',
         incremental_strategy='append',
         full_refresh=false,
-        on_schema_change='sync_all_columns',
         indexes=[
             {'columns': ['metric_name', 'minute_at'], 'unique': True},
         ],

@@ -35,18 +35,25 @@ from txmon.monitoring import data_freshness
 
 LOCK_SQL = "select pg_try_advisory_lock(hashtext('txmon.scheduler'))"
 # Unit tests check the SQL logic, not the data: the scheduler never runs them. Its first cycle
-# builds everything else; later cycles leave out what cannot have changed since (seeds and
-# views: the project is parsed once, at start) and the tests that read all history (tag
-# full_tests), which run every `full_tests_every_minutes`.
+# builds everything else. Later cycles build only the tables (seeds and views cannot have
+# changed: the project is parsed once, at start) and one check of the rows the cycle wrote
+# (tag cycle); every `full_tests_every_minutes` a cycle runs all the data tests instead.
 FIRST_CYCLE_ARGUMENTS = ("--exclude", "test_type:unit")
 CYCLE_ARGUMENTS = (
+    "--select",
+    "config.materialized:table",
+    "config.materialized:incremental",
+    "tag:cycle",
+    "--indirect-selection",
+    "empty",
+)
+FULL_TESTS_ARGUMENTS = (
     "--exclude",
     "test_type:unit",
     "resource_type:seed",
     "config.materialized:view",
     "config.materialized:stable_view",
 )
-FULL_TESTS_TAG = "tag:full_tests"
 MAX_BACKOFF_SECONDS = 300.0
 
 logger = logging.getLogger("txmon.scheduler")
@@ -244,8 +251,8 @@ class Scheduler:
         every = self.settings.scheduler.full_tests_every_minutes * 60
         if time.monotonic() - self.last_full_tests >= every:
             self.last_full_tests = time.monotonic()
-            return [*CYCLE_ARGUMENTS]
-        return [*CYCLE_ARGUMENTS, FULL_TESTS_TAG]
+            return list(FULL_TESTS_ARGUMENTS)
+        return list(CYCLE_ARGUMENTS)
 
     def _raise_build_alert(self, message: str) -> int:
         assert self.first_failure_at is not None

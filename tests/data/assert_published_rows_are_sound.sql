@@ -1,0 +1,134 @@
+{{ config(tags=['cycle']) }}
+
+-- The check every scheduler cycle runs before it publishes, in one query over the rows the
+-- running build wrote (`txmon run` runs the fine-grained tests on a longer cadence, `dbt build`
+-- runs them all): each key once, no key or verdict missing, the minutes of each metric
+-- contiguous, severities known.
+
+with
+
+build_window as (
+
+    select * from {{ ref('int_build_window') }}
+
+),
+
+new_minutes as (
+
+    select fct_metric_minutes.*
+    from {{ ref('fct_metric_minutes') }} as fct_metric_minutes
+    inner join build_window on fct_metric_minutes.build_id = build_window.build_id
+
+),
+
+new_statuses as (
+
+    select fct_metric_status.*
+    from {{ ref('fct_metric_status') }} as fct_metric_status
+    inner join build_window on fct_metric_status.build_id = build_window.build_id
+
+),
+
+new_events as (
+
+    select fct_alert_events.*
+    from {{ ref('fct_alert_events') }} as fct_alert_events
+    inner join build_window on fct_alert_events.build_id = build_window.build_id
+
+),
+
+new_episodes as (
+
+    select fct_anomaly_episodes.*
+    from {{ ref('fct_anomaly_episodes') }} as fct_anomaly_episodes
+    inner join build_window on fct_anomaly_episodes.build_id = build_window.build_id
+
+),
+
+severity_levels as (
+
+    select * from {{ ref('severity_levels') }}
+
+),
+
+minute_spans as (
+
+    select
+        metric_name,
+        count(*) as minute_rows,
+        count(distinct minute_at) as distinct_minutes,
+        extract(epoch from max(minute_at) - min(minute_at)) / 60 + 1 as expected_minutes,
+        count(*) filter (
+            where is_anomalous is null or value is null or numerator < 0 or denominator < 0
+        ) as rows_missing_a_verdict
+
+    from new_minutes
+    group by metric_name
+
+),
+
+status_keys as (
+
+    select
+        metric_name,
+        count(*) - count(distinct minute_at) as duplicated_minutes,
+        count(*) filter (
+            where severity not in (select severity from severity_levels)
+            or consecutive_minutes < 0 or episode_minutes < 0
+            or is_in_episode is null
+        ) as rows_out_of_range
+
+    from new_statuses
+    group by metric_name
+
+),
+
+violations as (
+
+    select 'metric minutes not one per minute' as problem, metric_name as subject
+    from minute_spans
+    where minute_rows <> expected_minutes or distinct_minutes <> minute_rows
+
+    union all
+
+    select 'metric minutes without a verdict', metric_name
+    from minute_spans
+    where rows_missing_a_verdict > 0
+
+    union all
+
+    select 'status minutes duplicated', metric_name
+    from status_keys
+    where duplicated_minutes > 0
+
+    union all
+
+    select 'status out of range', metric_name
+    from status_keys
+    where rows_out_of_range > 0
+
+    union all
+
+    select 'a minute without its status', new_minutes.metric_minute_id
+    from new_minutes
+    left join new_statuses
+        on new_minutes.metric_minute_id = new_statuses.metric_minute_id
+    where new_statuses.metric_minute_id is null
+
+    union all
+
+    select 'alert event duplicated', alert_event_id
+    from new_events
+    group by alert_event_id
+    having count(*) > 1
+
+    union all
+
+    select 'episode duplicated', episode_id
+    from new_episodes
+    group by episode_id
+    having count(*) > 1
+
+)
+
+select * from violations
