@@ -38,31 +38,66 @@ severity_levels as (
 ),
 
 -- min and max of the indexed raw columns, so each is one index probe.
+counts_bounds as (
+
+    select
+        min(observed_at) as first_at,
+        max(observed_at) as newest_at
+
+    from transaction_counts
+
+),
+
+transactions_bounds as (
+
+    select
+        min(created_at) as first_at,
+        max(created_at) as newest_at
+
+    from transactions
+
+),
+
 data_bounds as (
 
     select
-        date_trunc('minute', least(
-            (select min(observed_at) from transaction_counts),
-            (select min(created_at) from transactions)
-        ), 'UTC') as first_minute_at,
-        date_trunc('minute', greatest(
-            (select max(observed_at) from transaction_counts),
-            (select max(created_at) from transactions)
-        ), 'UTC') as newest_minute_at
+        date_trunc(
+            'minute', least(counts_bounds.first_at, transactions_bounds.first_at), 'UTC'
+        ) as first_minute_at,
+        date_trunc(
+            'minute', greatest(counts_bounds.newest_at, transactions_bounds.newest_at), 'UTC'
+        ) as newest_minute_at
+
+    from counts_bounds
+    cross join transactions_bounds
 
 ),
 
 published as (
 
     select
-        publication.published_build_id,
-        publication.published_through,
-        publication.fingerprint,
-        build_log.started_at as published_build_started_at
+        current_publication.published_build_id,
+        current_publication.published_through,
+        current_publication.fingerprint,
+        published_build.started_at as published_build_started_at
 
-    from {{ internal_schema() }}.publication as publication
-    left join {{ internal_schema() }}.build_log as build_log
-        on publication.published_build_id = build_log.build_id
+    from {{ internal_schema() }}.publication as current_publication
+    left join {{ internal_schema() }}.build_log as published_build
+        on current_publication.published_build_id = published_build.build_id
+
+),
+
+metric_definitions_text as (
+
+    select string_agg(metric_definitions::text, '|' order by metric_name) as seed_text
+    from metric_definitions
+
+),
+
+severity_levels_text as (
+
+    select string_agg(severity_levels::text, '|' order by severity_rank) as seed_text
+    from severity_levels
 
 ),
 
@@ -79,9 +114,12 @@ settings as (
                 'outlier_learning_share': setting('outlier_learning_share'),
                 'recovery_minutes': recovery_minutes(),
             })) }}
-            || (select string_agg(metric_definitions::text, '|' order by metric_name) from metric_definitions)
-            || (select string_agg(severity_levels::text, '|' order by severity_rank) from severity_levels)
+            || metric_definitions_text.seed_text
+            || severity_levels_text.seed_text
         ) as fingerprint
+
+    from metric_definitions_text
+    cross join severity_levels_text
 
 ),
 
@@ -95,12 +133,14 @@ decided as (
         published.published_through,
         published.published_build_started_at,
         settings.fingerprint,
-        {{ 'true' if flags.FULL_REFRESH else 'false' }}
-        or {{ "true" if setting('baseline_mode') == 'seed' else "false" }}
-        or published.published_through is null
-        or published.fingerprint is distinct from settings.fingerprint
-        or to_regclass('{{ internal_schema() }}.int_metric_baselines_trailing') is null
-        or published.published_through < data_bounds.first_minute_at as is_full_refresh
+        coalesce(
+            {{ 'true' if flags.FULL_REFRESH else 'false' }}
+            or {{ 'true' if setting('baseline_mode') == 'seed' else 'false' }}
+            or published.fingerprint <> settings.fingerprint
+            or to_regclass('{{ internal_schema() }}.int_metric_baselines_trailing') is null
+            or published.published_through < data_bounds.first_minute_at,
+            true
+        ) as is_full_refresh
 
     from data_bounds
     cross join settings
@@ -124,26 +164,42 @@ windowed as (
 
 ),
 
+-- Rows loaded since the published build started, for minutes before this build's window.
+late_counts as (
+
+    select transaction_counts.minute_at
+    from transaction_counts
+    inner join windowed
+        on
+            not windowed.is_full_refresh
+            and transaction_counts.loaded_at > windowed.published_build_started_at
+            and transaction_counts.observed_at < windowed.recompute_from
+
+),
+
+late_transactions as (
+
+    select transactions.minute_at
+    from transactions
+    inner join windowed
+        on
+            not windowed.is_full_refresh
+            and transactions.loaded_at > windowed.published_build_started_at
+            and transactions.created_at < windowed.recompute_from
+
+),
+
 late_rows as (
 
     select
         count(*) as late_rows,
-        min(late.minute_at) as late_from
+        min(late_minutes.minute_at) as late_from
 
-    from windowed
-    cross join lateral (
-        select minute_at from transaction_counts
-        where
-            not windowed.is_full_refresh
-            and transaction_counts.loaded_at > windowed.published_build_started_at
-            and transaction_counts.observed_at < windowed.recompute_from
+    from (
+        select late_counts.minute_at from late_counts
         union all
-        select minute_at from transactions
-        where
-            not windowed.is_full_refresh
-            and transactions.loaded_at > windowed.published_build_started_at
-            and transactions.created_at < windowed.recompute_from
-    ) as late
+        select late_transactions.minute_at from late_transactions
+    ) as late_minutes
 
 ),
 

@@ -122,6 +122,34 @@ def data_freshness(conn: psycopg.Connection) -> tuple[datetime | None, float | N
     return (row[0], row[1]) if row else (None, None)
 
 
+@dataclass(frozen=True)
+class LateData:
+    """Rows that arrived for minutes older than the lateness window after those minutes were
+    judged: incremental builds keep them but do not re-judge them."""
+
+    rows: int
+    earliest_minute_at: datetime | None
+
+    def message(self) -> str:
+        since = format_minute(self.earliest_minute_at) if self.earliest_minute_at else "?"
+        return (
+            f"{self.rows} rows arrived late for minutes from {since} on, older than the lateness"
+            " window: run `txmon build --full-refresh` to judge them"
+        )
+
+
+def late_data(conn: psycopg.Connection) -> LateData | None:
+    """Late rows counted by the builds published since the last full refresh, if any."""
+    if conn.execute("select to_regclass('txmon.build_log') is null").fetchone()[0]:  # type: ignore[index]
+        return None
+    rows, earliest = conn.execute(
+        "select coalesce(sum(late_rows), 0), min(late_from) from txmon.build_log"
+        " where is_published and build_id > coalesce("
+        "   (select max(build_id) from txmon.build_log where is_published and is_full_refresh), 0)"
+    ).fetchone()  # type: ignore[misc]
+    return LateData(int(rows), earliest) if rows else None
+
+
 def worst_severity(statuses: list[MetricStatus]) -> str:
     return max(
         (status.severity for status in statuses), key=SEVERITY_ORDER.index, default="HEALTHY"
@@ -153,4 +181,5 @@ def monitor_document(conn: psycopg.Connection) -> dict[str, Any]:
         "judged_values": {status.metric_name: status.judged_value for status in statuses},
         "baselines": {status.short_name: status.baseline for status in statuses},
         "episodes": {status.short_name: status.episode_id for status in statuses},
+        "needs_full_refresh": late.message() if (late := late_data(conn)) else None,
     }

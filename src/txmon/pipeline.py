@@ -166,9 +166,15 @@ def parse_project(
     return result.result
 
 
-def build(extra: Sequence[str] = (), *, url: str | None = None, quiet: bool = False) -> BuildResult:
+def build(
+    extra: Sequence[str] = (),
+    *,
+    url: str | None = None,
+    quiet: bool = False,
+    settings: Settings | None = None,
+) -> BuildResult:
     """`dbt build`: seeds, models, unit tests and data tests, in dependency order."""
-    return run_dbt("build", extra, url=url, quiet=quiet)
+    return run_dbt("build", extra, url=url, quiet=quiet, settings=settings)
 
 
 def with_vars(extra: Sequence[str], values: dict[str, Any]) -> list[str]:

@@ -70,46 +70,60 @@ minute_spans as (
 status_keys as (
 
     select
-        metric_name,
-        count(*) - count(distinct minute_at) as duplicated_minutes,
+        new_statuses.metric_name,
+        count(*) - count(distinct new_statuses.minute_at) as duplicated_minutes,
         count(*) filter (
-            where severity not in (select severity from severity_levels)
-            or consecutive_minutes < 0 or episode_minutes < 0
-            or is_in_episode is null
+            where
+            severity_levels.severity is null
+            or new_statuses.consecutive_minutes < 0
+            or new_statuses.episode_minutes < 0
+            or new_statuses.is_in_episode is null
         ) as rows_out_of_range
 
     from new_statuses
-    group by metric_name
+    left join severity_levels
+        on new_statuses.severity = severity_levels.severity
+    group by new_statuses.metric_name
 
 ),
 
 violations as (
 
-    select 'metric minutes not one per minute' as problem, metric_name as subject
+    select
+        'metric minutes not one per minute' as problem,
+        metric_name as subject
     from minute_spans
     where minute_rows <> expected_minutes or distinct_minutes <> minute_rows
 
     union all
 
-    select 'metric minutes without a verdict', metric_name
+    select
+        'metric minutes without a verdict' as problem,
+        metric_name as subject
     from minute_spans
     where rows_missing_a_verdict > 0
 
     union all
 
-    select 'status minutes duplicated', metric_name
+    select
+        'status minutes duplicated' as problem,
+        metric_name as subject
     from status_keys
     where duplicated_minutes > 0
 
     union all
 
-    select 'status out of range', metric_name
+    select
+        'status out of range' as problem,
+        metric_name as subject
     from status_keys
     where rows_out_of_range > 0
 
     union all
 
-    select 'a minute without its status', new_minutes.metric_minute_id
+    select
+        'a minute without its status' as problem,
+        new_minutes.metric_minute_id as subject
     from new_minutes
     left join new_statuses
         on new_minutes.metric_minute_id = new_statuses.metric_minute_id
@@ -117,14 +131,18 @@ violations as (
 
     union all
 
-    select 'alert event duplicated', alert_event_id
+    select
+        'alert event duplicated' as problem,
+        alert_event_id as subject
     from new_events
     group by alert_event_id
     having count(*) > 1
 
     union all
 
-    select 'episode duplicated', episode_id
+    select
+        'episode duplicated' as problem,
+        episode_id as subject
     from new_episodes
     group by episode_id
     having count(*) > 1

@@ -4,14 +4,17 @@ readers only ever see whole, published results."""
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from helpers import TXMON
 from txmon import generate, pipeline
 from txmon.database import connect, ensure_raw_tables
+from txmon.monitoring import late_data, monitor_document
 
 pytestmark = pytest.mark.slow
 
@@ -89,3 +92,54 @@ def test_minute_by_minute_builds_equal_a_full_refresh(database_url: str, txmon_e
     refreshed = snapshot(database_url)
     for view in PUBLIC_VIEWS:
         assert incremental[view] == refreshed[view], view
+
+
+def test_rows_older_than_the_window_wait_for_a_full_refresh(
+    database_url: str, txmon_env: dict[str, str]
+) -> None:
+    config = generate.GeneratorConfig(days=0.25, seed=9, incidents=())
+    minutes = list(generate.minute_counts(config))
+    insert_counts(database_url, minutes[:-30])
+    builder = Builder(database_url)
+    builder.run(command="build")
+    insert_counts(database_url, minutes[-30:])
+    builder.run()
+    late_minute = minutes[-90][0]
+    with connect(database_url) as conn:
+        judged = conn.execute(
+            "select total_transactions from monitoring.metric_minutes"
+            " where metric_name = 'volume' and minute_at = %s",
+            (late_minute,),
+        ).fetchone()
+        assert judged is not None and late_data(conn) is None
+
+    insert_counts(database_url, [(late_minute, {"failed": 500})])
+    builder.run()
+    with connect(database_url) as conn:
+        kept = conn.execute(
+            "select total_transactions from monitoring.metric_minutes"
+            " where metric_name = 'volume' and minute_at = %s",
+            (late_minute,),
+        ).fetchone()
+        late = late_data(conn)
+        document = monitor_document(conn)
+    assert kept == judged, "a row older than the window is not re-judged by an increment"
+    assert late is not None and late.rows == 1
+    assert late.earliest_minute_at == late_minute.replace(tzinfo=UTC)
+    assert document["needs_full_refresh"] == late.message()
+    status = subprocess.run(
+        [TXMON, "status"], env=txmon_env, capture_output=True, text=True, check=False
+    )
+    assert "needs a full refresh" in status.stdout, status.stdout + status.stderr
+
+    subprocess.run(
+        [TXMON, "build", "--full-refresh"], env=txmon_env, check=True, capture_output=True
+    )
+    with connect(database_url) as conn:
+        refreshed = conn.execute(
+            "select total_transactions from monitoring.metric_minutes"
+            " where metric_name = 'volume' and minute_at = %s",
+            (late_minute,),
+        ).fetchone()
+        assert late_data(conn) is None
+    assert refreshed is not None and refreshed[0] == judged[0] + 500
