@@ -1,11 +1,11 @@
 -- The prototype's monitoring query: total, failed, denied and reversed transactions per minute,
--- from both raw shapes.
+-- from both raw shapes, as the last published build counted them.
 
 with
 
-status_counts as (
+metric_minutes as (
 
-    select * from {{ ref('int_status_counts_unioned') }}
+    select * from {{ ref('metric_minutes') }}
 
 ),
 
@@ -13,12 +13,12 @@ final as (
 
     select
         minute_at,
-        sum(transaction_count) as total_transactions,
-        sum(transaction_count) filter (where status = 'failed') as failed_transactions,
-        sum(transaction_count) filter (where status = 'denied') as denied_transactions,
-        sum(transaction_count) filter (where status = 'reversed') as reversed_transactions
+        max(total_transactions) as total_transactions,
+        max(numerator) filter (where metric_name = 'failed_rate') as failed_transactions,
+        max(numerator) filter (where metric_name = 'denied_rate') as denied_transactions,
+        max(numerator) filter (where metric_name = 'reversed_rate') as reversed_transactions
 
-    from status_counts
+    from metric_minutes
     group by minute_at
     order by minute_at
 

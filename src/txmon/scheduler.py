@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import FrameType
 from typing import Any
 
@@ -32,6 +32,7 @@ from txmon.database import connect
 from txmon.dispatch import ensure_alert_tables, run_dispatch, system_notification
 from txmon.errors import BuildError, DatabaseUnavailable, TxmonError
 from txmon.monitoring import data_freshness
+from txmon.retention import prune
 
 LOCK_SQL = "select pg_try_advisory_lock(hashtext('txmon.scheduler'))"
 # Unit tests check the SQL logic, not the data: the scheduler never runs them. Its first cycle
@@ -55,6 +56,7 @@ FULL_TESTS_ARGUMENTS = (
     "config.materialized:stable_view",
 )
 MAX_BACKOFF_SECONDS = 300.0
+PRUNE_EVERY = 24 * 3600.0
 
 logger = logging.getLogger("txmon.scheduler")
 
@@ -109,6 +111,7 @@ class Scheduler:
         self.first_failure_at: datetime | None = None
         self.manifest: Any = None
         self.last_full_tests: float | None = None
+        self.last_prune: float | None = None
         # A failed-build alert that could not be written (the database was away), kept until
         # it is: an outage must not swallow the alert about it.
         self.pending_alert: Notification | None = None
@@ -217,6 +220,7 @@ class Scheduler:
                 f"dispatch: {message}",
             )
         sent = summary.delivery.sent if summary.delivery else 0
+        self._prune_when_due()
         return CycleReport(
             number,
             True,
@@ -253,6 +257,23 @@ class Scheduler:
             self.last_full_tests = time.monotonic()
             return list(FULL_TESTS_ARGUMENTS)
         return list(CYCLE_ARGUMENTS)
+
+    def _prune_when_due(self) -> None:
+        """Apply [retention] keep_days once a day (and in the first cycle)."""
+        keep_days = self.settings.retention.keep_days
+        if not keep_days or (
+            self.last_prune is not None and time.monotonic() - self.last_prune < PRUNE_EVERY
+        ):
+            return
+        self.last_prune = time.monotonic()
+        try:
+            with connect(self.url) as conn:
+                report = prune(conn, timedelta(days=keep_days))
+        except (DatabaseUnavailable, psycopg.Error, TxmonError) as error:
+            logger.warning("could not prune the raw tables: %s", error)
+            return
+        if report.dropped:
+            self.say(f"retention: {report.text}")
 
     def _raise_build_alert(self, message: str) -> int:
         assert self.first_failure_at is not None

@@ -257,3 +257,34 @@ def _wait_for_builds(url: str, succeeded: int, after_failure: bool = False) -> N
             pass
         time.sleep(0.5)
     raise AssertionError(f"fewer than {succeeded} successful builds within two minutes")
+
+
+@pytest.mark.slow
+def test_scheduler_applies_retention(
+    txmon_env: dict[str, str], database_url: str, tmp_path: Path
+) -> None:
+    from helpers import load_config
+
+    load_config(database_url, tmp_path, generate.GeneratorConfig(days=4.0, seed=3, incidents=()))
+    sink = tmp_path / "alerts.jsonl"
+    config = write_settings(tmp_path, sink, "[retention]\nkeep_days = 1\n")
+    days_before = rows(
+        database_url,
+        "select count(distinct date_trunc('day', observed_at)) from txmon_raw.transaction_counts",
+    )[0][0]
+    result = subprocess.run(
+        [TXMON, "run", "--every", "1s", "--max-cycles", "1", "--config", str(config)],
+        env=txmon_env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "retention: dropped" in result.stdout
+    days_after = rows(
+        database_url,
+        "select count(distinct date_trunc('day', observed_at)) from txmon_raw.transaction_counts",
+    )[0][0]
+    # One day kept back from the newest minute plus a day of warm-up margin: whole days only.
+    assert days_before == 4 and days_after < days_before
+    assert rows(database_url, "select count(*) from monitoring.current_status")[0][0] == 5
