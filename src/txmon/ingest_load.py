@@ -161,7 +161,11 @@ def _client(
             if not response.is_success:
                 tally.error(f"HTTP {response.status_code}: {response.text}")
                 continue
-            tally.rows_written += int(response.json()["rows_written"])
+            try:
+                tally.rows_written += int(response.json()["rows_written"])
+            except (ValueError, KeyError, TypeError):
+                tally.error(f"HTTP {response.status_code} without rows_written: {response.text}")
+                continue
             tally.accepted_ids.extend(str(event["transaction_id"]) for event in events)
 
 
