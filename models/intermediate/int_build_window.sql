@@ -25,6 +25,12 @@ transactions as (
 
 ),
 
+load_removals as (
+
+    select * from {{ ref('stg_txmon_raw__load_removals') }}
+
+),
+
 metric_definitions as (
 
     select * from {{ ref('metric_definitions') }}
@@ -189,6 +195,19 @@ late_transactions as (
 
 ),
 
+-- Loads removed since then whose minutes reach before the window: their rows count as late.
+late_removals as (
+
+    select load_removals.first_minute_at as minute_at
+    from load_removals
+    inner join windowed
+        on
+            not windowed.is_full_refresh
+            and load_removals.removed_at > windowed.published_build_started_at
+            and load_removals.first_minute_at < windowed.recompute_from
+
+),
+
 late_rows as (
 
     select
@@ -199,6 +218,8 @@ late_rows as (
         select late_counts.minute_at from late_counts
         union all
         select late_transactions.minute_at from late_transactions
+        union all
+        select late_removals.minute_at from late_removals
     ) as late_minutes
 
 ),

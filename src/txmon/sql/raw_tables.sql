@@ -91,6 +91,9 @@ create index if not exists transaction_counts_observed_at_idx
     on txmon_raw.transaction_counts (observed_at);
 create index if not exists transaction_counts_load_id_idx
     on txmon_raw.transaction_counts (load_id);
+-- Builds look up the rows loaded since the last one (late data) by loaded_at.
+create index if not exists transaction_counts_loaded_at_idx
+    on txmon_raw.transaction_counts (loaded_at);
 
 -- One row per transaction, the way a production database holds them. The key leads with
 -- transaction_id, so its index also serves the loader's look-up of ids from earlier loads.
@@ -114,6 +117,7 @@ create table if not exists txmon_raw.transactions_default
     partition of txmon_raw.transactions default;
 create index if not exists transactions_created_at_idx on txmon_raw.transactions (created_at);
 create index if not exists transactions_load_id_idx on txmon_raw.transactions (load_id);
+create index if not exists transactions_loaded_at_idx on txmon_raw.transactions (loaded_at);
 
 -- The partition of `parent` for one UTC day, created (empty) when missing: `<table>_pYYYYMMDD`.
 -- The default partition must hold no rows of that day (partition_default_rows sees to it).
@@ -149,8 +153,16 @@ end
 $$;
 
 -- Moves the rows of `parent`'s DEFAULT partition into day partitions (created as needed);
--- returns how many rows moved.
-create or replace function txmon_raw.partition_default_rows(parent regclass, time_column text)
+-- returns how many rows moved, or null when it did not wait for a busy table.
+--
+-- Without `wait` it never waits for a lock: it runs inside whatever transaction called
+-- ensure_raw_tables (a load, a build, an API write), and waiting there could deadlock with
+-- another writer. Rows left in the default partition are still read as usual; the next call
+-- moves them.
+drop function if exists txmon_raw.partition_default_rows(regclass, text);
+create or replace function txmon_raw.partition_default_rows(
+    parent regclass, time_column text, wait boolean default false
+)
 returns bigint
 language plpgsql
 as $$
@@ -158,6 +170,7 @@ declare
     default_partition regclass;
     moved bigint;
     day date;
+    nowait text := case when wait then '' else ' nowait' end;
 begin
     select i.inhrelid::regclass into default_partition
     from pg_inherits i join pg_class c on c.oid = i.inhrelid
@@ -166,8 +179,16 @@ begin
     if default_partition is null then
         return 0;
     end if;
-    -- Writers of days that have no partition wait until the rows moved; others go on.
-    execute format('lock table %s in access exclusive mode', default_partition);
+    -- The locks ATTACH takes below, in one order: loads (for the foreign key), the parent,
+    -- the default partition. Writers of days that have no partition wait until the rows
+    -- moved; writers of other days go on.
+    begin
+        execute 'lock table txmon_raw.loads in share row exclusive mode' || nowait;
+        execute format('lock table %s in share update exclusive mode', parent) || nowait;
+        execute format('lock table %s in access exclusive mode', default_partition) || nowait;
+    exception when lock_not_available then
+        return null;
+    end;
     execute format(
         'create temporary table txmon_moving on commit drop as select * from only %s',
         default_partition
