@@ -223,12 +223,16 @@ def db_url() -> None:
 
 @db.command("env")
 def db_env() -> None:
-    """Print PG* variables for psql and plain dbt: eval "$(txmon db env)"."""
+    """Print the variables psql and plain dbt need: eval "$(txmon db env)".
+
+    The PG* connection variables, and for dbt the settings file's [model] section
+    (TXMON_DBT_VARS), so that plain `dbt build` judges exactly as `txmon build` does."""
     import shlex
 
-    from txmon.database import database_url, libpq_environment
+    from txmon.database import database_url
+    from txmon.pipeline import dbt_environment
 
-    for key, value in libpq_environment(database_url()).items():
+    for key, value in dbt_environment(database_url()).items():
         click.echo(f"export {key}={shlex.quote(value)}")
 
 
@@ -417,13 +421,16 @@ def monitor(as_json: bool) -> None:
 def status() -> None:
     """The current status as a readable table."""
     from txmon.database import connect
-    from txmon.monitoring import current_status, worst_severity
+    from txmon.monitoring import current_status, late_data, worst_severity
     from txmon.reporting import status_table
 
     with connect() as conn:
         statuses = current_status(conn)
+        late = late_data(conn)
     click.echo(status_table(statuses))
     click.echo(f"\noverall: {worst_severity(statuses)}")
+    if late is not None:
+        click.echo(f"needs a full refresh: {late.message()}")
 
 
 @main.command(context_settings=CONTEXT)
@@ -538,6 +545,57 @@ def benchmark(seeds: int, days: float) -> None:
     from txmon.benchmark import run_benchmark
 
     run_benchmark(click.echo, seeds=seeds, days=days)
+
+
+@main.command(context_settings=CONTEXT)
+@click.option(
+    "--days",
+    "days",
+    default="1,7,30,90",
+    show_default=True,
+    help="History lengths to measure, in days, comma-separated.",
+)
+@click.option(
+    "--cycles", type=click.IntRange(2, 100), default=6, show_default=True, help="Live cycles each."
+)
+@click.option(
+    "--ingest-mb",
+    type=click.FloatRange(0, 10_000),
+    default=0,
+    show_default=True,
+    help="Also load a file this large (MiB) of each line-end style and print rows per second.",
+)
+@click.option(
+    "--sustained",
+    type=click.FloatRange(0, 86_400),
+    default=0,
+    show_default=True,
+    help="Also POST /transactions for this many seconds while the scheduler runs every 10 s.",
+)
+def bench(days: str, cycles: int, ingest_mb: float, sustained: float) -> None:
+    """Time load, full build and one live cycle as history grows; print the figures."""
+    from txmon.bench import run_bench
+    from txmon.database import database_url
+    from txmon.settings import private_dir, txmon_home
+
+    try:
+        lengths = [float(item) for item in days.split(",") if item.strip()]
+    except ValueError:
+        raise click.BadParameter(
+            "takes numbers of days such as 1,7,30", param_hint="--days"
+        ) from None
+    if not lengths or any(not 0 < length <= 366 for length in lengths):
+        raise click.BadParameter("each length must be from 0 to 366 days", param_hint="--days")
+    run_bench(click.echo, lengths, cycles)
+    if ingest_mb:
+        from txmon.ingest_bench import ingest_throughput
+
+        folder = private_dir(txmon_home() / "bench")
+        ingest_throughput(database_url(), folder, ingest_mb, click.echo)
+    if sustained:
+        from txmon.ingest_load import sustained_ingest
+
+        sustained_ingest(database_url(), click.echo, seconds=sustained)
 
 
 # -- alerting ------------------------------------------------------------------------------------
