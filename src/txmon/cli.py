@@ -375,12 +375,18 @@ def prune(keep: str | None, dry_run: bool, config_path: Path | None) -> None:
     type=click.Choice(["trailing", "seed"]),
     help="Baseline model (sets the baseline_mode var).",
 )
+@click.option(
+    "--quick",
+    is_flag=True,
+    help="Only what a scheduler cycle builds: the tables and one check of the rows they wrote.",
+)
 @click.pass_context
-def build(ctx: click.Context, mode: str | None) -> None:
+def build(ctx: click.Context, mode: str | None, quick: bool) -> None:
     """Run `dbt build`; extra arguments go to dbt (e.g. --select, --vars)."""
     from txmon import pipeline
+    from txmon.scheduler import CYCLE_ARGUMENTS
 
-    extra = list(ctx.args)
+    extra = [*CYCLE_ARGUMENTS, *ctx.args] if quick else list(ctx.args)
     if mode:
         extra = pipeline.with_vars(extra, {"baseline_mode": mode})
     result = pipeline.build(extra)
