@@ -143,11 +143,10 @@ def _timed(action: Callable[[], object]) -> float:
     return time.perf_counter() - started
 
 
-def _quiet_settings() -> Settings:
+def _quiet_settings(folder: Path) -> Settings:
     # Generated history lies in the past: staleness against the clock would page every cycle.
-    return Settings(
-        rules=Rules(stale_after_minutes=0), channels=({"type": "jsonl", "path": os.devnull},)
-    )
+    sink = str(folder / "notifications.jsonl")
+    return Settings(rules=Rules(stale_after_minutes=0), channels=({"type": "jsonl", "path": sink},))
 
 
 def run_history(
@@ -158,7 +157,7 @@ def run_history(
     history, live = data[:-cycles], data[-cycles:]
     path = folder / f"history-{days:g}d.csv"
     _write_counts(path, history)
-    settings = _quiet_settings()
+    settings = _quiet_settings(folder)
     channels = build_channels(settings.channels)
     with scratch_database(server_url, "txmon_bench") as url, ServerMemory() as server_memory:
         with connect(url) as conn:

@@ -79,7 +79,7 @@ def test_the_settings_file_reaches_every_entry_point(
     settings_file = tmp_path / "txmon.toml"
     settings_file.write_text(
         "[model]\nrecovery_minutes = 0\n[rules]\nstale_after_minutes = 0\n"
-        '[[channels]]\ntype = "jsonl"\npath = "/dev/null"\n'
+        f'[[channels]]\ntype = "jsonl"\npath = "{tmp_path / "alerts.jsonl"}"\n'
     )
     env = {**txmon_env, "TXMON_CONFIG": str(settings_file)}
     pipeline.build(url=database_url, quiet=True)  # defaults: recovery after 5 minutes
