@@ -94,6 +94,15 @@ def test_minute_by_minute_builds_equal_a_full_refresh(database_url: str, txmon_e
         assert incremental[view] == refreshed[view], view
 
 
+def published_total(conn: Any, minute: datetime) -> tuple[Any, ...] | None:
+    """The transactions the public views count in one minute."""
+    return conn.execute(
+        "select total_transactions from monitoring.metric_minutes"
+        " where metric_name = 'volume' and minute_at = %s",
+        (minute,),
+    ).fetchone()
+
+
 def test_rows_older_than_the_window_wait_for_a_full_refresh(
     database_url: str, txmon_env: dict[str, str]
 ) -> None:
@@ -106,21 +115,13 @@ def test_rows_older_than_the_window_wait_for_a_full_refresh(
     builder.run()
     late_minute = minutes[-90][0]
     with connect(database_url) as conn:
-        judged = conn.execute(
-            "select total_transactions from monitoring.metric_minutes"
-            " where metric_name = 'volume' and minute_at = %s",
-            (late_minute,),
-        ).fetchone()
+        judged = published_total(conn, late_minute)
         assert judged is not None and late_data(conn) is None
 
     insert_counts(database_url, [(late_minute, {"failed": 500})])
     builder.run()
     with connect(database_url) as conn:
-        kept = conn.execute(
-            "select total_transactions from monitoring.metric_minutes"
-            " where metric_name = 'volume' and minute_at = %s",
-            (late_minute,),
-        ).fetchone()
+        kept = published_total(conn, late_minute)
         late = late_data(conn)
         document = monitor_document(conn)
     assert kept == judged, "a row older than the window is not re-judged by an increment"
@@ -136,10 +137,6 @@ def test_rows_older_than_the_window_wait_for_a_full_refresh(
         [TXMON, "build", "--full-refresh"], env=txmon_env, check=True, capture_output=True
     )
     with connect(database_url) as conn:
-        refreshed = conn.execute(
-            "select total_transactions from monitoring.metric_minutes"
-            " where metric_name = 'volume' and minute_at = %s",
-            (late_minute,),
-        ).fetchone()
+        refreshed = published_total(conn, late_minute)
         assert late_data(conn) is None
     assert refreshed is not None and refreshed[0] == judged[0] + 500
