@@ -80,8 +80,7 @@ STATEMENT_TIMEOUT_MS = 30_000  # a read that takes longer is answered 503, not l
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 # Open without a token: the liveness probe, and the docs (they show the schema, never data).
 OPEN_PATHS = frozenset({"/health", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
-# The same advisory lock as `txmon load`: a file load and a batch never race on transaction ids
-# or on the span of data that time sanity measures against.
+# The same advisory lock as `txmon load`: a file load and a batch never race on transaction ids.
 LOCK_LOADS = "select pg_advisory_xact_lock(hashtext('txmon.load'))"
 COPY_COUNTS = (
     "copy txmon_raw.transaction_counts (observed_at, status, transaction_count) from stdin"
@@ -176,6 +175,11 @@ class MonitorDocument(BaseModel):
     baselines: dict[str, float | None] | None = Field(None, description="Per metric short name.")
     episodes: dict[str, str | None] | None = Field(
         None, description="Ongoing episode id per metric short name."
+    )
+    needs_full_refresh: str | None = Field(
+        None,
+        description="Rows arrived for minutes older than the lateness window after they were"
+        " judged: what they are and how to have them judged (`txmon build --full-refresh`).",
     )
 
 
@@ -674,7 +678,9 @@ def write_batch(
     rule as `txmon load`: items judged in order, against the stored data and the items before).
     """
     ensure_raw_tables(conn)
-    conn.execute(LOCK_LOADS)
+    # Counts take no lock, so a long file load never holds up live batches: every row accepted
+    # lies within the limit of the span it was judged against, so concurrent writers cannot
+    # open a gap between them either.
     sanity = loading.TimeSanity(conn, ingest or Ingest())
     if batch.counts is not None:
         times = [item.timestamp for item in batch.counts]
@@ -684,6 +690,7 @@ def write_batch(
         _copy(conn, COPY_COUNTS, rows)
         return BatchWritten(kind="counts", rows_written=len(rows))
     events = batch.events or []
+    conn.execute(LOCK_LOADS)  # ids are checked against what is stored: one writer at a time
     problems = _duplicate_ids(conn, [item.transaction_id for item in events])
     problems += _time_problems(sanity, [item.created_at for item in events], "created_at")
     if problems:

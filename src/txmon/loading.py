@@ -244,7 +244,7 @@ def load_file(
         _stream(source, sha256, len(columns), parser, writer)
         writer.flush()
         _record_totals(conn, load_id, writer)
-        overlaps = _overlaps(conn, load_id, shape, writer.first_at, writer.last_at)
+        overlaps = _overlaps(conn, load_id, writer.first_at, writer.last_at)
     return LoadSummary(
         load_id=load_id,
         path=source,
@@ -757,41 +757,40 @@ def _record_totals(conn: psycopg.Connection, load_id: int, writer: _BatchWriter)
 def _overlaps(
     conn: psycopg.Connection,
     load_id: int,
-    shape: str,
     first: datetime | None,
     last: datetime | None,
 ) -> list[tuple[int | None, int]]:
     """Other loads (None: rows written outside `txmon load`) with rows in minutes this load
-    filled too, and how many such minutes: their counts add up in the models."""
+    filled too, and how many such minutes: their counts add up in the models.
+
+    One pass over the rows of both tables in the load's range, grouped by minute and load, with
+    no join: its plan cannot go quadratic on tables that have no statistics yet."""
     if first is None or last is None:
         return []
-    table, column = (
-        ("transaction_counts", "observed_at")
-        if shape == "counts"
-        else ("transactions", "created_at")
-    )
     rows = conn.execute(
-        f"""
-        with mine as (
-            select distinct date_trunc('minute', {column}) as minute_at
-            from txmon_raw.{table}
-            where load_id = %(load)s and {column} >= %(first)s and {column} < %(end)s
+        """
+        with per_minute as (
+            select date_trunc('minute', at) as minute_at, load_id
+            from (
+                select observed_at as at, load_id from txmon_raw.transaction_counts
+                where observed_at >= %(first)s and observed_at < %(end)s
+                union all
+                select created_at, load_id from txmon_raw.transactions
+                where created_at >= %(first)s and created_at < %(end)s
+            ) as loaded
+            group by 1, 2
         ),
-        theirs as (
-            select load_id, date_trunc('minute', observed_at) as minute_at
-            from txmon_raw.transaction_counts
-            where observed_at >= %(first)s and observed_at < %(end)s
-              and load_id is distinct from %(load)s
-            union all
-            select load_id, date_trunc('minute', created_at)
-            from txmon_raw.transactions
-            where created_at >= %(first)s and created_at < %(end)s
-              and load_id is distinct from %(load)s
+        marked as (
+            select load_id,
+                bool_or(load_id is not distinct from %(load)s)
+                    over (partition by minute_at) as shares_a_minute
+            from per_minute
         )
-        select theirs.load_id, count(distinct theirs.minute_at)
-        from theirs join mine using (minute_at)
-        group by theirs.load_id
-        order by theirs.load_id nulls last
+        select load_id, count(*)
+        from marked
+        where shares_a_minute and load_id is distinct from %(load)s
+        group by load_id
+        order by load_id nulls last
         """,
         {"load": load_id, "first": _minute(first), "end": _minute(last) + timedelta(minutes=1)},
     ).fetchall()
