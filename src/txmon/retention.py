@@ -31,8 +31,8 @@ MAX_KEEP = timedelta(days=100 * 366)
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _DURATION = re.compile(r"\s*(\d{1,6})\s*([mhdw])\s*", re.ASCII)
 _DAY_PARTITION = re.compile(r"_p(\d{8})")
-# The loader's lock: no load writes while days are dropped.
-_LOCK_LOADS = "select pg_advisory_xact_lock(hashtext('txmon.load'))"
+# One prune at a time (the scheduler's daily one and a `txmon prune`, say).
+_LOCK_PRUNE = "select pg_advisory_xact_lock(hashtext('txmon.prune'))"
 
 
 def parse_duration(text: str) -> timedelta:
@@ -111,9 +111,29 @@ def prune(conn: psycopg.Connection, keep: timedelta, dry_run: bool = False) -> P
         raise TxmonError("the retention must be positive and at most 100 years, e.g. 90d")
     if not conn.autocommit and conn.info.transaction_status == TransactionStatus.INTRANS:
         conn.commit()  # prune stands on its own, like a load
+    # First, in a transaction of its own, rows that writers left in the default partitions
+    # get their day partition, waiting for the tables if need be (ensure_raw_tables does not).
     with conn.transaction():
-        ensure_raw_tables(conn)  # rows waiting in the default partitions get their day first
-        conn.execute(_LOCK_LOADS)
+        conn.execute(_LOCK_PRUNE)
+        ensure_raw_tables(conn)
+        for table, column in PARTITIONED_RAW_TABLES.items():
+            conn.execute(
+                "select txmon_raw.partition_default_rows(%s::regclass, %s, true)",
+                (f"txmon_raw.{table}", column),
+            )
+    with conn.transaction():
+        conn.execute(_LOCK_PRUNE)
+        if not dry_run:
+            # loads first, the tables second: the order in which partition_default_rows takes
+            # them, so a concurrent load or build waits for the drop instead of deadlocking.
+            conn.execute("lock table txmon_raw.loads in row exclusive mode")
+            conn.execute(
+                sql.SQL("lock table {} in access exclusive mode").format(
+                    sql.SQL(", ").join(
+                        sql.Identifier("txmon_raw", table) for table in PARTITIONED_RAW_TABLES
+                    )
+                )
+            )
         newest = _newest_at(conn)
         if newest is None:
             return PruneReport(keep=keep, dry_run=dry_run)

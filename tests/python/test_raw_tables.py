@@ -349,3 +349,35 @@ def test_a_changed_ddl_file_is_applied_again(database_url: str) -> None:
         database_url, "select obj_description('txmon_raw'::regnamespace, 'pg_namespace')"
     )[0]
     assert comment.endswith(hashlib.sha256(ddl.encode()).hexdigest())
+
+
+def test_moving_rows_never_waits_for_a_busy_table(database_url: str) -> None:
+    ensure(database_url)
+    with psycopg.connect(database_url) as writer:
+        writer.execute(
+            "insert into txmon_raw.transaction_counts (observed_at, status, transaction_count)"
+            " values ('2025-07-12 10:00+00', 'approved', 1)"
+        )
+    # A load in progress (its loads row written, not committed) and a reader of the default
+    # partition: moving the rows now would have to wait for both, so it is left for later.
+    with psycopg.connect(database_url) as loader, psycopg.connect(database_url) as reader:
+        loader.execute(
+            "insert into txmon_raw.loads (file_name, file_sha256, input_shape)"
+            " values ('x.csv', 'x', 'counts')"
+        )
+        reader.execute("select count(*) from txmon_raw.transaction_counts")
+        with connect(database_url) as conn:
+            # A statement timeout, not a lock timeout: waiting, then giving up, would fail.
+            conn.execute("set statement_timeout = '2s'")
+            ensure_raw_tables(conn)
+        assert rows(database_url, "select count(*) from txmon_raw.transaction_counts_default") == [
+            (1,)
+        ]
+        assert rows(database_url, "select count(*) from txmon_raw.transaction_counts") == [(1,)]
+        loader.rollback()
+        reader.rollback()
+    ensure(database_url)
+    assert partitions(database_url, "transaction_counts") == [
+        "transaction_counts_default",
+        "transaction_counts_p20250712",
+    ]
