@@ -187,8 +187,9 @@ def test_failing_build_is_logged_retried_and_alerted(
         ),
     )
     (project / "tests" / "data").mkdir(parents=True)
+    # Tagged cycle: every cycle runs it, not only the first and the full-test ones.
     (project / "tests" / "data" / "assert_always_fails.sql").write_text(
-        "select 1 as broken_invariant\n"
+        "{{ config(tags=['cycle']) }}\nselect 1 as broken_invariant\n"
     )
     sink = tmp_path / "alerts.jsonl"
     config = write_settings(tmp_path, sink, "[scheduler]\nalert_after_failed_cycles = 2\n")
@@ -224,8 +225,10 @@ def test_scheduler_survives_the_database_going_away(tmp_path: Path) -> None:
     }
     try:
         small_database(status.url, tmp_path)
+        # Alert on the first failure: while the database is away the alert cannot be written,
+        # and it must go out once the database is back.
         config = write_settings(
-            tmp_path, tmp_path / "alerts.jsonl", "[scheduler]\nalert_after_failed_cycles = 0\n"
+            tmp_path, tmp_path / "alerts.jsonl", "[scheduler]\nalert_after_failed_cycles = 1\n"
         )
         scheduler = start(env, "run", "--every", "1s", "--config", str(config))
         try:
@@ -239,6 +242,8 @@ def test_scheduler_survives_the_database_going_away(tmp_path: Path) -> None:
             stdout, stderr = scheduler.communicate(timeout=120)
         assert scheduler.returncode == 0, stderr
         assert "FAILED" in stdout, stdout
+        sent = [json.loads(line) for line in (tmp_path / "alerts.jsonl").read_text().splitlines()]
+        assert ("pipeline", "BUILD_FAILED") in [(a["metric_name"], a["event_type"]) for a in sent]
     finally:
         server.stop()
 
