@@ -143,10 +143,20 @@ def ensure_raw_tables(conn: psycopg.Connection) -> None:
         row = conn.execute(f"select {exists}").fetchone()
         return bool(row and row[0])
 
-    if is_current() and not has_pending_rows():
-        return
-    # Two processes creating the schema at once would collide; serialise on an advisory lock.
-    conn.execute("select pg_advisory_xact_lock(hashtext('txmon.raw_tables'))")
+    if is_current():
+        # Only one writer at a time moves rows out of the default partitions, and the others
+        # never wait for it: a writer that looked into a default partition first and then
+        # waited for this lock would deadlock with the one moving rows (which needs the
+        # partition exclusively). Rows left there are moved by the next call.
+        if not conn.execute(
+            "select pg_try_advisory_xact_lock(hashtext('txmon.raw_tables'))"
+        ).fetchone()[0]:  # type: ignore[index]
+            return
+        if not has_pending_rows():
+            return
+    else:
+        # Two processes creating the schema at once would collide; serialise on the lock.
+        conn.execute("select pg_advisory_xact_lock(hashtext('txmon.raw_tables'))")
     if not is_current():
         conn.execute(ddl)
         conn.execute(sql.SQL("comment on schema txmon_raw is {}").format(sql.Literal(marker)))
