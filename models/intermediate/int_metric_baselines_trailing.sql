@@ -99,27 +99,27 @@ starting_states as (
 
     {%- if is_incremental() %}
 
-    union all
+        union all
 
-    select
-        stored.metric_name,
-        stored.minute_index,
-        stored.baseline,
-        stored.sigma,
-        stored.threshold,
-        stored.is_warm,
-        stored.is_anomalous,
-        stored.is_outlier,
-        stored.state_level,
-        stored.state_variance,
-        stored.state_denominator,
-        stored.learned_minutes
+        select
+            stored_state.metric_name,
+            stored_state.minute_index,
+            stored_state.baseline,
+            stored_state.sigma,
+            stored_state.threshold,
+            stored_state.is_warm,
+            stored_state.is_anomalous,
+            stored_state.is_outlier,
+            stored_state.state_level,
+            stored_state.state_variance,
+            stored_state.state_denominator,
+            stored_state.learned_minutes
 
-    from {{ this }} as stored
-    inner join build_window
-        on
-            not build_window.is_from_scratch
-            and stored.minute_at = build_window.recompute_from - interval '1 minute'
+        from {{ this }} as stored_state
+        inner join build_window
+            on
+                not build_window.is_from_scratch
+                and stored_state.minute_at = build_window.recompute_from - interval '1 minute'
     {%- endif %}
 
 ),

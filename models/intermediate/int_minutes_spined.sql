@@ -19,7 +19,7 @@ spine as (
     from build_window
     cross join
         lateral generate_series(
-            build_window.lookback_from, build_window.newest_minute_at, interval '1 minute'
+            lookback_from, newest_minute_at, interval '1 minute'
         ) as minute_at
 
 ),

@@ -15,19 +15,19 @@ build_window as (
 
 transaction_counts as (
 
-    select transaction_counts.*
-    from {{ ref('stg_txmon_raw__transaction_counts') }} as transaction_counts
+    select stg_transaction_counts.*
+    from {{ ref('stg_txmon_raw__transaction_counts') }} as stg_transaction_counts
     inner join build_window
-        on transaction_counts.observed_at >= build_window.lookback_from
+        on stg_transaction_counts.observed_at >= build_window.lookback_from
 
 ),
 
 transactions as (
 
-    select transactions.*
-    from {{ ref('stg_txmon_raw__transactions') }} as transactions
+    select stg_transactions.*
+    from {{ ref('stg_txmon_raw__transactions') }} as stg_transactions
     inner join build_window
-        on transactions.created_at >= build_window.lookback_from
+        on stg_transactions.created_at >= build_window.lookback_from
 
 ),
 

@@ -85,10 +85,10 @@ final as (
                 upper(metric_name) || ' anomaly persisted for ' || episode_minutes || ' minutes'
         end as message,
         baseline_mode,
-        (select build_id from build_window) as build_id
+        (select build_window.build_id from build_window) as build_id
 
     from changes
-    where minute_at >= (select recompute_from from build_window)
+    where minute_at >= (select build_window.recompute_from from build_window)
 
 )
 

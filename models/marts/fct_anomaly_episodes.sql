@@ -21,12 +21,16 @@ build_window as (
 -- The earliest start of an episode that reaches into the window.
 episodes_from as (
 
-    select coalesce(min(episode_started_at), max(build_window.recompute_from)) as minute_at
+    select
+        coalesce(
+            min(recomputed.episode_started_at), max(build_window.recompute_from)
+        ) as minute_at
+
     from build_window
     left join {{ ref('fct_metric_status') }} as recomputed
         on
-            recomputed.build_id = build_window.build_id
-            and recomputed.minute_at >= build_window.recompute_from
+            build_window.build_id = recomputed.build_id
+            and build_window.recompute_from <= recomputed.minute_at
 
 ),
 
@@ -69,7 +73,7 @@ episode_minutes as (
     from metric_status
     inner join metric_minutes
         on metric_status.metric_minute_id = metric_minutes.metric_minute_id
-    where metric_status.episode_id in (select episode_id from episodes_in_window)
+    where metric_status.episode_id in (select episodes_in_window.episode_id from episodes_in_window)
 
 ),
 
@@ -81,7 +85,7 @@ episodes as (
         min(direction) as direction,
         min(episode_started_at) as started_at,
         max(minute_at) as last_open_at,
-        max(minute_at) = (select newest_minute_at from build_window) as is_ongoing,
+        max(minute_at) = (select build_window.newest_minute_at from build_window) as is_ongoing,
         max(minute_at) filter (where is_anomalous) as last_anomalous_at,
         max(episode_minutes) as minutes,
         count(*) filter (where is_anomalous)::integer as anomalous_minutes,
@@ -125,7 +129,7 @@ final as (
         episodes.threshold_at_start,
         -- The episode's latest minute, open or ended: what a later build may recompute.
         episodes.last_open_at as last_minute_at,
-        (select build_id from build_window) as build_id
+        (select build_window.build_id from build_window) as build_id
 
     from episodes
     inner join severity_levels

@@ -62,7 +62,7 @@ final as (
         is_anomalous,
         is_outlier,
         baseline_mode,
-        (select build_id from build_window) as build_id
+        (select build_window.build_id from build_window) as build_id
 
     from scored_minutes
 

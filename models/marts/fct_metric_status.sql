@@ -36,14 +36,14 @@ build_window as (
 open_episodes as (
 
     {%- if is_incremental() %}
-    select
-        metric_name,
-        episode_started_at
+        select
+            metric_name,
+            episode_started_at
 
-    from ({{ latest_versions(this, ['metric_name', 'minute_at'],
+        from ({{ latest_versions(this, ['metric_name', 'minute_at'],
         "minute_at = (select recompute_from from build_window) - interval '1 minute'") }})
-        as previous_minute
-    where is_in_episode
+            as previous_minute
+        where is_in_episode
     {%- else %}
     select
         null::text as metric_name,
@@ -62,7 +62,9 @@ metric_minutes as (
     inner join build_window on true
     left join open_episodes
         on verdicts.metric_name = open_episodes.metric_name
-    where verdicts.minute_at >= coalesce(open_episodes.episode_started_at, build_window.recompute_from)
+    where
+        verdicts.minute_at
+        >= coalesce(open_episodes.episode_started_at, build_window.recompute_from)
 
 ),
 

@@ -4,7 +4,7 @@
 
 with
 
-publication as (
+current_publication as (
 
     select * from {{ internal_schema() }}.publication
 
@@ -14,8 +14,8 @@ metric_minutes as (
 
     select fct_metric_minutes.*
     from {{ ref('fct_metric_minutes') }} as fct_metric_minutes
-    inner join publication
-        on fct_metric_minutes.minute_at = publication.published_through
+    inner join current_publication
+        on fct_metric_minutes.minute_at = current_publication.published_through
     where {{ is_published('fct_metric_minutes') }}
 
 ),
@@ -24,8 +24,8 @@ metric_status as (
 
     select fct_metric_status.*
     from {{ ref('fct_metric_status') }} as fct_metric_status
-    inner join publication
-        on fct_metric_status.minute_at = publication.published_through
+    inner join current_publication
+        on fct_metric_status.minute_at = current_publication.published_through
     where {{ is_published('fct_metric_status') }}
 
 ),

@@ -31,8 +31,8 @@ final as (
         fct_metric_status.episode_id,
         fct_metric_status.episode_started_at,
         fct_metric_status.minute_at = (
-            select publication.published_through
-            from {{ internal_schema() }}.publication as publication
+            select current_publication.published_through
+            from {{ internal_schema() }}.publication as current_publication
         ) as is_latest_minute,
         fct_metric_status.baseline_mode
 
