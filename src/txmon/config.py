@@ -1,4 +1,4 @@
-"""txmon's settings file (TOML): alerting rules, delivery and channels.
+"""txmon's settings file (TOML): the model's dbt vars, alerting rules, delivery and channels.
 
 Looked up in this order: the --config option, `TXMON_CONFIG`, `./txmon.toml`. Without a file
 the defaults apply: the prototype's tiers (from the severity_levels seed), recovery after 5
@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from txmon.errors import TxmonError
+from txmon.settings import dbt_project_dir
 
 CONFIG_VARIABLE = "TXMON_CONFIG"
 DEFAULT_FILE = "txmon.toml"
@@ -21,7 +22,7 @@ DEFAULT_FILE = "txmon.toml"
 
 @dataclass(frozen=True)
 class Rules:
-    # Judged healthy minutes that end an episode; sent to dbt as the recovery_minutes var.
+    # Older spelling of [model] recovery_minutes, still accepted.
     recovery_minutes: int | None = None
     # Reminders for an episode still at CRITICAL or above, every this many minutes; 0 = off.
     repeat_interval_minutes: int = 0
@@ -45,6 +46,9 @@ class Delivery:
 class SchedulerRules:
     # Failed build cycles in a row before the scheduler raises its own alert; 0 = never.
     alert_after_failed_cycles: int = 3
+    # Every data test (over all history) runs in one cycle this often; other cycles run one
+    # check of the rows they wrote. 0 = every cycle.
+    full_tests_every_minutes: int = 60
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,8 @@ class Settings:
     ingest: Ingest = field(default_factory=Ingest)
     retention: Retention = field(default_factory=Retention)
     channels: tuple[dict[str, Any], ...] = ({"type": "stdout"},)
+    # The model's knobs ([model]), passed to dbt; their defaults live in macros/settings.sql.
+    model: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
 
 
@@ -139,7 +145,7 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
         data = tomllib.loads(config_path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise TxmonError(f"{config_path} is not valid TOML: {error}") from error
-    sections = {"rules", "delivery", "scheduler", "ingest", "retention", "channels"}
+    sections = {"model", "rules", "delivery", "scheduler", "ingest", "retention", "channels"}
     unknown = sorted(set(data) - sections)
     if unknown:
         raise TxmonError(f"{config_path}: unknown section(s): {', '.join(unknown)}")
@@ -153,8 +159,13 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
         ingest=_checked_ingest(_section(data, "ingest", Ingest, config_path), config_path),
         retention=_section(data, "retention", Retention, config_path),
         channels=tuple(channels),
+        model=_model_section(data, config_path),
         path=config_path,
     )
+    if "recovery_minutes" in settings.model and settings.rules.recovery_minutes is not None:
+        raise TxmonError(
+            f"{config_path}: recovery_minutes is set in [model] and in [rules]; keep [model]"
+        )
     if settings.retention.keep_days > MAX_KEEP_DAYS:
         raise TxmonError(f"{config_path}: [retention] keep_days must be at most {MAX_KEEP_DAYS}")
     if settings.delivery.max_attempts < 1:
@@ -162,8 +173,35 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
     return settings
 
 
+def model_var_names() -> tuple[str, ...]:
+    """The model's knobs, which [model] may set: the keys of setting_defaults() in the dbt
+    project's macros/settings.sql, where their defaults are defined."""
+    import re
+
+    text = (dbt_project_dir() / "macros" / "settings.sql").read_text()
+    defaults = text[text.index("setting_defaults()") : text.index("endmacro")]
+    return tuple(re.findall(r"'(\w+)':", defaults))
+
+
+def _model_section(data: dict[str, Any], path: Path) -> dict[str, Any]:
+    values = data.get("model", {})
+    if not isinstance(values, dict):
+        raise TxmonError(f"{path}: [model] must be a table")
+    known = model_var_names()
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise TxmonError(
+            f"{path}: unknown key(s) in [model]: {', '.join(unknown)} (known: {', '.join(known)})"
+        )
+    for key, value in values.items():
+        if not isinstance(value, bool | int | float | str):
+            raise TxmonError(f"{path}: [model] {key} must be a number or a string")
+    return dict(values)
+
+
 def dbt_vars(settings: Settings) -> dict[str, Any]:
-    """The dbt vars that the settings file decides."""
-    if settings.rules.recovery_minutes is None:
-        return {}
-    return {"recovery_minutes": settings.rules.recovery_minutes}
+    """The dbt vars that the settings file decides: [model], and the older [rules] spelling."""
+    chosen = dict(settings.model)
+    if settings.rules.recovery_minutes is not None:
+        chosen["recovery_minutes"] = settings.rules.recovery_minutes
+    return chosen
