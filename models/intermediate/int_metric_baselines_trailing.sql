@@ -139,20 +139,29 @@ walk as (
         judged.is_warm,
         judged.is_anomalous,
         learning.is_outlier,
-        case
-            when not metric_minutes.has_data then forecast.level
-            when forecast.level is null then metric_minutes.value
-            else forecast.level + learning.rate * learning.clipped_error
-        end as state_level,
-        case
-            when metric_minutes.has_data and forecast.level is not null and not learning.is_outlier
-                then
-                    (1 - learning.rate) * walk.state_variance
-                    + learning.rate * power(learning.clipped_error, 2)
-            else walk.state_variance
-        end as state_variance,
-        walk.state_denominator + metric_minutes.smoothing_rate
-        * (metric_minutes.denominator - walk.state_denominator) as state_denominator,
+        {{ flush_to_zero('''
+            case
+                when not metric_minutes.has_data then forecast.level
+                when forecast.level is null then metric_minutes.value
+                else forecast.level + learning.rate * learning.clipped_error
+            end
+        ''') }} as state_level,
+        {{ flush_to_zero('''
+            case
+                when
+                    metric_minutes.has_data
+                    and forecast.level is not null
+                    and not learning.is_outlier
+                    then
+                        (1 - learning.rate) * walk.state_variance
+                        + learning.rate * power(learning.clipped_error, 2)
+                else walk.state_variance
+            end
+        ''') }} as state_variance,
+        {{ flush_to_zero('''
+            walk.state_denominator + metric_minutes.smoothing_rate
+            * (metric_minutes.denominator - walk.state_denominator)
+        ''') }} as state_denominator,
         walk.learned_minutes
         + case when metric_minutes.has_data then 1 else 0 end as learned_minutes
 

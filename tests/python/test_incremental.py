@@ -140,3 +140,20 @@ def test_rows_older_than_the_window_wait_for_a_full_refresh(
         refreshed = published_total(conn, late_minute)
         assert late_data(conn) is None
     assert refreshed is not None and refreshed[0] == judged[0] + 500
+
+
+def test_a_thirty_day_gap_builds(database_url: str, txmon_env: dict[str, str]) -> None:
+    """A metric that stays at exactly 0 and a month without data: the carried state decays
+    towards 0 for 43,000 minutes and must neither underflow nor break the build."""
+    start = datetime(2025, 7, 1)
+    steady = {"approved": 100, "denied": 3}
+    first_day = [(start + timedelta(minutes=i), steady) for i in range(1440)]
+    month_later = [(start + timedelta(days=31, minutes=i), steady) for i in range(60)]
+    insert_counts(database_url, [*first_day, *month_later])
+    Builder(database_url).run(command="build")
+    with connect(database_url) as conn:
+        [(minutes, statuses)] = conn.execute(
+            "select (select count(*) from monitoring.metric_minutes where metric_name = 'volume'),"
+            " (select count(*) from monitoring.current_status)"
+        ).fetchall()
+    assert minutes == 31 * 1440 + 60 and statuses == 5
