@@ -45,10 +45,10 @@ open_episodes as (
             as previous_minute
         where is_in_episode
     {%- else %}
-    select
-        null::text as metric_name,
-        null::timestamptz as episode_started_at
-    where false
+        select
+            null::text as metric_name,
+            null::timestamptz as episode_started_at
+        where false
     {%- endif %}
 
 ),
