@@ -128,6 +128,11 @@ def test_dbt_failure_names_the_model(
     assert_one_line_error(result, "fct_metric_minutes", "baseline_mode")
 
 
+def test_a_selection_that_matches_nothing_is_an_error(txmon_env: dict[str, str]) -> None:
+    result = run(txmon_env, "build", "--select", "nonexistent_model")
+    assert_one_line_error(result, "no dbt node matched the selection")
+
+
 def test_generate_rejects_bad_arguments(txmon_env: dict[str, str], tmp_path: Path) -> None:
     assert_one_line_error(
         run(txmon_env, "generate", str(tmp_path / "x.csv"), "--days", "-1"), "days"
