@@ -893,7 +893,8 @@ def test_cr_line_ends_load_in_linear_time(database_url: str, tmp_path: Path, sty
 )
 @pytest.mark.parametrize("style", ["lf", "crlf", "cr", "mixed"])
 def test_100_mb_file_of_each_line_end_style(database_url: str, tmp_path: Path, style: str) -> None:
-    # 3.7 million rows per style; on a 2-core machine about a minute each (ingest_bench).
+    # About 3.7 million rows per style: 95 to 120 s each on a shared 2-core machine (PostgreSQL
+    # 15 and 18), most of it in COPY. ingest_bench.ingest_throughput prints rows per second.
     path = tmp_path / f"big-{style}.csv"
     rows_written, total = write_counts_file(path, 100, style)
     assert path.stat().st_size >= 100 * 2**20
