@@ -853,7 +853,6 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(live: LiveSe
         response_schema_conformance,
         schema_valid_data_is_accepted,
     ]
-    started = time.monotonic()
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) == 7
     runs = [
@@ -885,7 +884,6 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(live: LiveSe
         except hypothesis.errors.Unsatisfiable:
             # Nothing to get wrong: the operation takes no parameters, so no negative case.
             assert mode is schemathesis.GenerationMode.NEGATIVE, operation.label
-    assert time.monotonic() - started < 90
 
 
 def test_every_batch_the_schema_calls_valid_passes_the_validator() -> None:
