@@ -553,7 +553,7 @@ def test_cron_runs_build_then_dispatch_every_minute_under_flock() -> None:
     assert schedule == ["*"] * 5
     assert user == "txmon"
     assert "flock -n " in command, "overlapping runs must be skipped"
-    assert re.search(r"/txmon build && \S*/txmon dispatch", command)
+    assert re.search(r"/txmon build --quick && \S*/txmon dispatch", command)
     assert re.search(r">> ?\S+\.log 2>&1$", command), "output goes to a log file"
     assert "%" not in command, "cron turns % into a newline"
     shell = shutil.which("sh")
