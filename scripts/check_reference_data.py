@@ -13,11 +13,14 @@ import sys
 import time
 from pathlib import Path
 
-from txmon import loading, monitoring, pipeline, prototype
-from txmon.channels import build_channels
-from txmon.config import Rules, Settings
-from txmon.database import connect, database_url, scratch_database
-from txmon.dispatch import run_dispatch
+from txmon.alerting.channels import build_channels
+from txmon.alerting.outbox import run_dispatch
+from txmon.core.config import Rules, Settings
+from txmon.db.connection import connect, database_url, scratch_database
+from txmon.ingest import loading
+from txmon.lab import prototype
+from txmon.pipeline import dbt as pipeline
+from txmon.pipeline import views as monitoring
 
 # What the prototype's own code prints for transactions_anomaly.csv.
 SEED_FIGURES = {

@@ -16,7 +16,7 @@ import click
 from click.utils import PacifyFlushWrapper
 
 from txmon import __version__
-from txmon.errors import TxmonError
+from txmon.core.errors import TxmonError
 
 CONTEXT = {"help_option_names": ["-h", "--help"]}
 
@@ -176,7 +176,7 @@ def db() -> None:
 @db.command("start")
 def db_start() -> None:
     """Create (first time) and start the embedded server."""
-    from txmon.embedded import EmbeddedServer
+    from txmon.db.embedded import EmbeddedServer
 
     status = EmbeddedServer().start()
     click.echo(
@@ -188,7 +188,7 @@ def db_start() -> None:
 @db.command("stop")
 def db_stop() -> None:
     """Stop the embedded server (its data stay)."""
-    from txmon.embedded import EmbeddedServer
+    from txmon.db.embedded import EmbeddedServer
 
     stopped = EmbeddedServer().stop()
     click.echo("embedded PostgreSQL stopped" if stopped else "embedded PostgreSQL was not running")
@@ -197,8 +197,8 @@ def db_stop() -> None:
 @db.command("status")
 def db_status() -> None:
     """Say whether the embedded server is running (exit 3 when it is not)."""
-    from txmon.database import URL_VARIABLE, describe
-    from txmon.embedded import EmbeddedServer
+    from txmon.db.connection import URL_VARIABLE, describe
+    from txmon.db.embedded import EmbeddedServer
 
     if os.environ.get(URL_VARIABLE):
         click.echo(f"using {URL_VARIABLE}: {describe(os.environ[URL_VARIABLE])}")
@@ -216,7 +216,7 @@ def db_status() -> None:
 def db_url() -> None:
     """Print the URL of the database txmon uses, password included (starts the embedded
     server if needed)."""
-    from txmon.database import database_url
+    from txmon.db.connection import database_url
 
     click.echo(database_url())
 
@@ -229,8 +229,8 @@ def db_env() -> None:
     (TXMON_DBT_VARS), so that plain `dbt build` judges exactly as `txmon build` does."""
     import shlex
 
-    from txmon.database import database_url
-    from txmon.pipeline import dbt_environment
+    from txmon.db.connection import database_url
+    from txmon.pipeline.dbt import dbt_environment
 
     for key, value in dbt_environment(database_url()).items():
         click.echo(f"export {key}={shlex.quote(value)}")
@@ -247,7 +247,7 @@ def db_env() -> None:
 )
 def db_reader(role: str, password_env: str) -> None:
     """Create (or update) a login role that can only read schema monitoring, for dashboards."""
-    from txmon.database import (
+    from txmon.db.connection import (
         check_reader_role,
         connect,
         database_url,
@@ -289,9 +289,9 @@ def load(files: tuple[Path, ...], timezone: str, force: bool, config_path: Path 
     Exits 2 when some rows were rejected; they are kept in txmon_raw.load_rejects. Rows far
     ahead of the clock or far from the other data are rejected too ([ingest] settings).
     """
-    from txmon.config import load_settings
-    from txmon.database import connect
-    from txmon.loading import format_summary, load_file
+    from txmon.core.config import load_settings
+    from txmon.db.connection import connect
+    from txmon.ingest.loading import format_summary, load_file
 
     ingest = load_settings(config_path).ingest
     rejected = 0
@@ -314,8 +314,8 @@ def loads() -> None:
 @loads.command("list")
 def loads_list() -> None:
     """Every load: id, shape, rows loaded and rejected, minutes covered, when, forced, file."""
-    from txmon.database import connect
-    from txmon.loading import list_loads, loads_table
+    from txmon.db.connection import connect
+    from txmon.ingest.loading import list_loads, loads_table
 
     with connect() as conn:
         click.echo(loads_table(list_loads(conn)))
@@ -325,8 +325,8 @@ def loads_list() -> None:
 @click.argument("load_ids", nargs=-1, required=True, type=int, metavar="ID...")
 def loads_remove(load_ids: tuple[int, ...]) -> None:
     """Delete loads with their rows and rejects, in one transaction (all or none)."""
-    from txmon.database import connect
-    from txmon.loading import remove_loads
+    from txmon.db.connection import connect
+    from txmon.ingest.loading import remove_loads
 
     with connect() as conn:
         removed = remove_loads(conn, load_ids)
@@ -351,10 +351,10 @@ def prune(keep: str | None, dry_run: bool, config_path: Path | None) -> None:
     the baseline's warm-up need; print what was dropped in one line."""
     from datetime import timedelta
 
-    from txmon.config import load_settings
-    from txmon.database import connect
-    from txmon.retention import parse_duration
-    from txmon.retention import prune as prune_raw
+    from txmon.core.config import load_settings
+    from txmon.db.connection import connect
+    from txmon.ingest.retention import parse_duration
+    from txmon.ingest.retention import prune as prune_raw
 
     if keep is not None:
         retention = parse_duration(keep)
@@ -383,8 +383,8 @@ def prune(keep: str | None, dry_run: bool, config_path: Path | None) -> None:
 @click.pass_context
 def build(ctx: click.Context, mode: str | None, quick: bool) -> None:
     """Run `dbt build`; extra arguments go to dbt (e.g. --select, --vars)."""
-    from txmon import pipeline
-    from txmon.scheduler import CYCLE_ARGUMENTS
+    from txmon.ops.scheduler import CYCLE_ARGUMENTS
+    from txmon.pipeline import dbt as pipeline
 
     extra = [*CYCLE_ARGUMENTS, *ctx.args] if quick else list(ctx.args)
     if mode:
@@ -400,7 +400,7 @@ def build(ctx: click.Context, mode: str | None, quick: bool) -> None:
 @click.pass_context
 def dbt(ctx: click.Context, command: str) -> None:
     """Run any dbt command against txmon's database, e.g. `txmon dbt source freshness`."""
-    from txmon import pipeline
+    from txmon.pipeline import dbt as pipeline
 
     pipeline.run_dbt(command, list(ctx.args))
 
@@ -412,9 +412,9 @@ def dbt(ctx: click.Context, command: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the /monitor JSON document.")
 def monitor(as_json: bool) -> None:
     """The current verdict per metric, like the prototype's GET /monitor."""
-    from txmon.database import connect
-    from txmon.monitoring import current_status, monitor_document
-    from txmon.reporting import status_table
+    from txmon.console.tables import status_table
+    from txmon.db.connection import connect
+    from txmon.pipeline.views import current_status, monitor_document
 
     with connect() as conn:
         if as_json:
@@ -426,9 +426,9 @@ def monitor(as_json: bool) -> None:
 @main.command(context_settings=CONTEXT)
 def status() -> None:
     """The current status as a readable table."""
-    from txmon.database import connect
-    from txmon.monitoring import current_status, late_data, worst_severity
-    from txmon.reporting import status_table
+    from txmon.console.tables import status_table
+    from txmon.db.connection import connect
+    from txmon.pipeline.views import current_status, late_data, worst_severity
 
     with connect() as conn:
         statuses = current_status(conn)
@@ -450,9 +450,9 @@ def episodes(metric: str | None, since: datetime | None) -> None:
     """Every anomaly episode that reached INFO."""
     from datetime import UTC
 
-    from txmon.database import connect
-    from txmon.monitoring import episodes as read_episodes
-    from txmon.reporting import check_metric, episodes_table
+    from txmon.console.tables import check_metric, episodes_table
+    from txmon.db.connection import connect
+    from txmon.pipeline.views import episodes as read_episodes
 
     with connect() as conn:
         if metric is not None:
@@ -503,7 +503,7 @@ def generate(
     crisis: bool,
 ) -> None:
     """Write synthetic transactions, with incidents listed in <OUTPUT stem>.labels.csv."""
-    from txmon import generate as generator
+    from txmon.lab import generate as generator
 
     options = {"start": start, "base_volume": base_volume, "daily_cycle": daily_cycle}
     try:
@@ -534,7 +534,7 @@ def demo() -> None:
     The demo's database sits beside yours (txmon_demo on the embedded server); look at it with
     `txmon --database demo status`, `... superset up`, `... serve`.
     """
-    from txmon.demo import run_demo
+    from txmon.lab.demo import run_demo
 
     run_demo(click.echo)
 
@@ -548,7 +548,7 @@ def demo() -> None:
 )
 def benchmark(seeds: int, days: float) -> None:
     """Time load and build on generated data and score the detections (prints figures)."""
-    from txmon.benchmark import run_benchmark
+    from txmon.lab.detection import run_benchmark
 
     run_benchmark(click.echo, seeds=seeds, days=days)
 
@@ -580,9 +580,9 @@ def benchmark(seeds: int, days: float) -> None:
 )
 def bench(days: str, cycles: int, ingest_mb: float, sustained: float) -> None:
     """Time load, full build and one live cycle as history grows; print the figures."""
-    from txmon.bench import run_bench
-    from txmon.database import database_url
-    from txmon.settings import private_dir, txmon_home
+    from txmon.core.paths import private_dir, txmon_home
+    from txmon.db.connection import database_url
+    from txmon.lab.speed import run_bench
 
     try:
         lengths = [float(item) for item in days.split(",") if item.strip()]
@@ -594,12 +594,12 @@ def bench(days: str, cycles: int, ingest_mb: float, sustained: float) -> None:
         raise click.BadParameter("each length must be from 0 to 366 days", param_hint="--days")
     run_bench(click.echo, lengths, cycles)
     if ingest_mb:
-        from txmon.ingest_bench import ingest_throughput
+        from txmon.lab.ingest_speed import ingest_throughput
 
         folder = private_dir(txmon_home() / "bench")
         ingest_throughput(database_url(), folder, ingest_mb, click.echo)
     if sustained:
-        from txmon.ingest_load import sustained_ingest
+        from txmon.lab.ingest_load import sustained_ingest
 
         sustained_ingest(database_url(), click.echo, seconds=sustained)
 
@@ -615,10 +615,10 @@ def bench(days: str, cycles: int, ingest_mb: float, sustained: float) -> None:
 @click.option("--send", is_flag=True, help="With --replay: deliver what the replay queues.")
 def dispatch(config_path: Path | None, replay: bool, send: bool) -> None:
     """Queue new alert events as notifications and deliver them through the channels."""
-    from txmon.channels import build_channels
-    from txmon.config import load_settings
-    from txmon.database import database_url
-    from txmon.dispatch import run_dispatch
+    from txmon.alerting.channels import build_channels
+    from txmon.alerting.outbox import run_dispatch
+    from txmon.core.config import load_settings
+    from txmon.db.connection import database_url
 
     if send and not replay:
         raise click.UsageError("--send goes with --replay")
@@ -644,9 +644,9 @@ def alerts(ctx: click.Context, status: str | None, limit: int) -> None:
     """List the alert log, latest first."""
     if ctx.invoked_subcommand is not None:
         return
-    from txmon.alert_log import entries
-    from txmon.database import connect
-    from txmon.reporting import alert_log_table
+    from txmon.alerting.log import entries
+    from txmon.console.tables import alert_log_table
+    from txmon.db.connection import connect
 
     with connect() as conn:
         click.echo(alert_log_table(entries(conn, status=status, limit=limit)))
@@ -662,8 +662,8 @@ def alerts(ctx: click.Context, status: str | None, limit: int) -> None:
 )
 def alerts_export(json_path: Path) -> None:
     """Export the alert log as the prototype's alert_log.json."""
-    from txmon.alert_log import export_seed_json
-    from txmon.database import connect
+    from txmon.alerting.log import export_seed_json
+    from txmon.db.connection import connect
 
     with connect() as conn:
         count = export_seed_json(conn, json_path)
@@ -690,8 +690,8 @@ def silence_add(
     """Silence metrics matching METRIC_PATTERN (* wildcards) until a time."""
     from datetime import UTC
 
-    from txmon.alert_log import add_silence
-    from txmon.database import connect
+    from txmon.alerting.log import add_silence
+    from txmon.db.connection import connect
 
     start = starts_at.replace(tzinfo=UTC) if starts_at else datetime.now(UTC)
     with connect() as conn:
@@ -702,8 +702,8 @@ def silence_add(
 @silence.command("list")
 def silence_list() -> None:
     """List the silences."""
-    from txmon.alert_log import silences
-    from txmon.database import connect
+    from txmon.alerting.log import silences
+    from txmon.db.connection import connect
 
     with connect() as conn:
         for silence_id, pattern, starts_at, ends_at, reason in silences(conn):
@@ -717,8 +717,8 @@ def silence_list() -> None:
 @click.argument("silence_id", type=click.IntRange(min=1))
 def silence_remove(silence_id: int) -> None:
     """Remove a silence."""
-    from txmon.alert_log import remove_silence
-    from txmon.database import connect
+    from txmon.alerting.log import remove_silence
+    from txmon.db.connection import connect
 
     with connect() as conn:
         if not remove_silence(conn, silence_id):
@@ -737,10 +737,10 @@ def run(every: str, config_path: Path | None, max_cycles: int | None) -> None:
     """Build and dispatch on a schedule, one log line per cycle, until SIGTERM or Ctrl-C."""
     import logging
 
-    from txmon.channels import build_channels
-    from txmon.config import load_settings
-    from txmon.database import database_url
-    from txmon.scheduler import Scheduler, parse_interval
+    from txmon.alerting.channels import build_channels
+    from txmon.core.config import load_settings
+    from txmon.db.connection import database_url
+    from txmon.ops.scheduler import Scheduler, parse_interval
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
     period = parse_interval(every)
@@ -772,8 +772,8 @@ def run(every: str, config_path: Path | None, max_cycles: int | None) -> None:
 )
 def replay(file: Path, speed: float, timezone: str) -> None:
     """Feed a CSV into the raw tables minute by minute, as if it arrived live."""
-    from txmon.database import connect
-    from txmon.replay import replay_file
+    from txmon.db.connection import connect
+    from txmon.lab.replay import replay_file
 
     with connect() as conn:
         summary = replay_file(conn, file, speed=speed, timezone=timezone, say=click.echo)
@@ -813,8 +813,8 @@ def serve(host: str, port: int, token_env: str) -> None:
         raise TxmonError(f"the token in {token_env} is too short: use at least 16 characters")
     check_can_listen(host, port)
     # Imported once the arguments are known to be good: FastAPI takes seconds to import.
-    from txmon.api import serve as serve_api
-    from txmon.database import database_url
+    from txmon.db.connection import database_url
+    from txmon.serve.api import serve as serve_api
 
     serve_api(host, port, database_url(), token)
 
@@ -860,7 +860,7 @@ def superset_up(host: str, port: int | None) -> None:
     Running it again updates everything in place. Admin password: TXMON_SUPERSET_ADMIN_PASSWORD,
     else one is generated, printed once and kept under the txmon home folder.
     """
-    from txmon.dashboards import up
+    from txmon.ops.superset import up
 
     up(click.echo, host=host, port=port)
 
@@ -868,7 +868,7 @@ def superset_up(host: str, port: int | None) -> None:
 @superset.command("down")
 def superset_down() -> None:
     """Stop the Superset server."""
-    from txmon.dashboards import down
+    from txmon.ops.superset import down
 
     click.echo("Superset stopped" if down() else "Superset was not running")
 
@@ -876,7 +876,7 @@ def superset_down() -> None:
 @superset.command("status")
 def superset_status() -> None:
     """Say whether Superset runs, and where. Exits 3 when it does not."""
-    from txmon.dashboards import status
+    from txmon.ops.superset import status
 
     info = status()
     if info is None:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from txmon.database import create_database, drop_database
-from txmon.embedded import EmbeddedServer
+from txmon.db.connection import create_database, drop_database
+from txmon.db.embedded import EmbeddedServer
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

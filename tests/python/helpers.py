@@ -6,9 +6,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from txmon import generate, pipeline
-from txmon.database import connect
-from txmon.loading import load_file
+from txmon.db.connection import connect
+from txmon.ingest.loading import load_file
+from txmon.lab import generate
+from txmon.pipeline import dbt as pipeline
 
 # The console script installed beside this Python, for end-to-end runs of the command line.
 TXMON = str(Path(sys.executable).parent / "txmon")

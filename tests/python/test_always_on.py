@@ -17,10 +17,10 @@ import pytest
 
 from helpers import TXMON
 from test_incremental import PUBLIC_VIEWS, Builder, insert_counts, snapshot
-from txmon import generate
-from txmon.embedded import free_port
-from txmon.errors import BuildError
-from txmon.scheduler import CYCLE_ARGUMENTS
+from txmon.core.errors import BuildError
+from txmon.db.embedded import free_port
+from txmon.lab import generate
+from txmon.ops.scheduler import CYCLE_ARGUMENTS
 
 pytestmark = pytest.mark.slow
 

@@ -23,13 +23,16 @@ from fastapi import FastAPI
 
 from conftest import REPO_ROOT, drop_database, make_database
 from helpers import build, load_config, rows
-from txmon import api, generate, loading, monitoring
-from txmon.alert_log import entries
-from txmon.channels import build_channels
-from txmon.config import Delivery, Ingest, Rules, Settings
-from txmon.database import connect
-from txmon.dispatch import run_dispatch
-from txmon.errors import TxmonError
+from txmon.alerting.channels import build_channels
+from txmon.alerting.log import entries
+from txmon.alerting.outbox import run_dispatch
+from txmon.core.config import Delivery, Ingest, Rules, Settings
+from txmon.core.errors import TxmonError
+from txmon.db.connection import connect
+from txmon.ingest import loading
+from txmon.lab import generate
+from txmon.pipeline import views as monitoring
+from txmon.serve import api
 
 TOKEN = "s3cret-token"
 
@@ -389,7 +392,7 @@ def test_serve_runs_the_app_under_uvicorn(database_url: str) -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     code = (
-        "import sys; from txmon.api import serve;"
+        "import sys; from txmon.serve.api import serve;"
         " serve('127.0.0.1', int(sys.argv[1]), sys.argv[2], sys.argv[3])"
     )
     process = subprocess.Popen(
@@ -406,7 +409,7 @@ def test_serve_runs_the_app_under_uvicorn(database_url: str) -> None:
                     break
                 except httpx.TransportError:
                     assert process.poll() is None, process.communicate()[1]
-                    assert time.monotonic() < deadline, "txmon.api.serve did not start"
+                    assert time.monotonic() < deadline, "txmon.serve.api.serve did not start"
                     time.sleep(0.1)
             assert health.status_code == 503  # an empty database: no views yet
             assert "server" not in health.headers

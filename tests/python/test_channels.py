@@ -30,7 +30,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from txmon import __version__
-from txmon.channels import (
+from txmon.alerting.channels import (
     Channel,
     DeliveryError,
     EmailChannel,
@@ -42,7 +42,7 @@ from txmon.channels import (
     render_text,
     slack_message,
 )
-from txmon.errors import TxmonError
+from txmon.core.errors import TxmonError
 
 NOTIFICATION = Notification(
     dedup_key="failed_rate@2025-07-15T12:47Z:ESCALATION:WARNING",
@@ -703,7 +703,7 @@ def test_email_partly_refused_recipients_count_as_delivered(
 ) -> None:
     server = smtp_server()
     server.mailbox.rcpt_replies = {"oncall@example.com": "550 5.1.1 No such user"}
-    with caplog.at_level(logging.WARNING, logger="txmon.channels"):
+    with caplog.at_level(logging.WARNING, logger="txmon.alerting.channels"):
         one(email_config(server.port, starttls=False)).send(NOTIFICATION)
     assert server.mailbox.received[0].rcpt_tos == ["ops@example.com"]
     assert "oncall@example.com" in caplog.text

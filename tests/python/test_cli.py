@@ -151,7 +151,7 @@ def test_db_env_matches_the_url(txmon_env: dict[str, str], database_url: str) ->
 def test_demo_has_a_database_of_its_own(
     txmon_env: dict[str, str], database_url: str, server_url: str, tmp_path: Path
 ) -> None:
-    from txmon.database import demo_database_url, drop_database
+    from txmon.db.connection import demo_database_url, drop_database
 
     # The user's own data, loaded before the demo runs.
     mine = tmp_path / "mine.csv"

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from helpers import TXMON, build, load_config, rows
-from txmon import generate
-from txmon.database import create_database, drop_database
+from txmon.db.connection import create_database, drop_database
+from txmon.lab import generate
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

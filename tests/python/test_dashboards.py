@@ -24,7 +24,10 @@ import yaml
 
 from conftest import REPO_ROOT
 from helpers import TXMON
-from txmon.dashboards import (
+from txmon.core.errors import TxmonError
+from txmon.core.paths import superset_dir
+from txmon.db.connection import libpq_environment
+from txmon.ops.superset import (
     SupersetError,
     SupersetFiles,
     SupersetHome,
@@ -34,9 +37,6 @@ from txmon.dashboards import (
     reader_uri,
     start_server,
 )
-from txmon.database import libpq_environment
-from txmon.errors import TxmonError
-from txmon.settings import superset_dir
 
 SUPERSET_DIR = REPO_ROOT / "superset"
 ASSETS = SUPERSET_DIR / "assets"
@@ -271,7 +271,7 @@ def test_reader_uri_logs_in_as_a_role_that_reads_monitoring_only(
     database_url: str, superset_home: SupersetHome, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("TXMON_SUPERSET_READER_ROLE", "txmon_superset_test")
-    from txmon.database import connect, ensure_raw_tables
+    from txmon.db.connection import connect, ensure_raw_tables
 
     with connect(database_url) as conn:
         ensure_raw_tables(conn)

@@ -14,9 +14,9 @@ import psycopg
 import pytest
 
 from helpers import TXMON, build, load_config
-from txmon import generate
-from txmon.database import ReaderRoleError, connect, ensure_reader_role, libpq_environment
-from txmon.errors import TxmonError
+from txmon.core.errors import TxmonError
+from txmon.db.connection import ReaderRoleError, connect, ensure_reader_role, libpq_environment
+from txmon.lab import generate
 
 PASSWORD = "reader-password-123"
 

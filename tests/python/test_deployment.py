@@ -24,7 +24,7 @@ import pytest
 import yaml
 
 from helpers import TXMON
-from txmon.config import load_settings
+from txmon.core.config import load_settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"

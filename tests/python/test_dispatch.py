@@ -17,12 +17,12 @@ import pytest
 
 from conftest import REPO_ROOT, drop_database, make_database
 from helpers import TXMON, build, load_config, rows
-from txmon import generate
-from txmon.alert_log import add_silence, seed_records
-from txmon.channels import build_channels
-from txmon.config import Delivery, Rules, Settings, load_settings
-from txmon.database import connect
-from txmon.dispatch import run_dispatch
+from txmon.alerting.channels import build_channels
+from txmon.alerting.log import add_silence, seed_records
+from txmon.alerting.outbox import run_dispatch
+from txmon.core.config import Delivery, Rules, Settings, load_settings
+from txmon.db.connection import connect
+from txmon.lab import generate
 
 pytestmark = pytest.mark.slow
 
@@ -381,10 +381,10 @@ def test_flapping_is_one_episode_not_a_storm(
         ]
     path.write_text("\n".join(lines) + "\n")
     with connect(database_url) as conn:
-        from txmon.loading import load_file
+        from txmon.ingest.loading import load_file
 
         load_file(conn, path)
-    from txmon import pipeline
+    from txmon.pipeline import dbt as pipeline
 
     per_minute = {"evaluation_window_minutes": 1}
     pipeline.build(

@@ -16,8 +16,8 @@ import psycopg
 import pytest
 
 from helpers import TXMON
-from txmon import database
-from txmon.embedded import EmbeddedServer, _bin_dir, free_port
+from txmon.db import connection as database
+from txmon.db.embedded import EmbeddedServer, _bin_dir, free_port
 
 
 def test_start_reuse_stop_restart(tmp_path: Path) -> None:

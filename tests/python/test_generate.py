@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from txmon.generate import (
+from txmon.lab.generate import (
     BASE_SHARES,
     DEFAULT_MAGNITUDES,
     STATUSES,

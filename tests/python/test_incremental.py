@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 
 from helpers import TXMON
-from txmon import generate, pipeline
-from txmon.database import connect, ensure_raw_tables
-from txmon.monitoring import late_data, monitor_document
+from txmon.db.connection import connect, ensure_raw_tables
+from txmon.lab import generate
+from txmon.pipeline import dbt as pipeline
+from txmon.pipeline.views import late_data, monitor_document
 
 pytestmark = pytest.mark.slow
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from helpers import rows
-from txmon.database import connect
-from txmon.errors import TxmonError
-from txmon.ingest_load import check_rows, percentile, sustained_ingest
-from txmon.loading import load_file
+from txmon.core.errors import TxmonError
+from txmon.db.connection import connect
+from txmon.ingest.loading import load_file
+from txmon.lab.ingest_load import check_rows, percentile, sustained_ingest
 
 
 def scratch_databases(server_url: str) -> set[str]:

@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 
 from helpers import TXMON
-from txmon import loading
-from txmon.config import Ingest
-from txmon.database import connect, ensure_raw_tables
-from txmon.errors import LoadError
-from txmon.ingest_bench import ingest_throughput, write_counts_file
-from txmon.loading import LoadSummary, format_summary, load_file
+from txmon.core.config import Ingest
+from txmon.core.errors import LoadError
+from txmon.db.connection import connect, ensure_raw_tables
+from txmon.ingest import loading
+from txmon.ingest.loading import LoadSummary, format_summary, load_file
+from txmon.lab.ingest_speed import ingest_throughput, write_counts_file
 
 COUNTS_HEADER = "timestamp,status,count\n"
 EVENTS_HEADER = "transaction_id,created_at,status,amount\n"

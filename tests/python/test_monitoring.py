@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import psycopg
 
-from txmon.database import connect
-from txmon.monitoring import PUBLIC_VIEWS, existing_relations, has_relation
+from txmon.db.connection import connect
+from txmon.pipeline.views import PUBLIC_VIEWS, existing_relations, has_relation
 
 
 def test_existing_relations_reports_only_what_is_there(database_url: str) -> None:

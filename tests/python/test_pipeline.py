@@ -9,17 +9,17 @@ from pathlib import Path
 import pytest
 
 from helpers import build, load_config, rows
-from txmon import generate, prototype, scoring
-from txmon.database import connect
-from txmon.loading import load_file
-from txmon.monitoring import episodes as read_episodes
-from txmon.monitoring import monitor_document
+from txmon.db.connection import connect
+from txmon.ingest.loading import load_file
+from txmon.lab import generate, prototype, scoring
+from txmon.pipeline.views import episodes as read_episodes
+from txmon.pipeline.views import monitor_document
 
 pytestmark = pytest.mark.slow
 
 
 def seed_oracle(path: Path) -> dict[str, tuple[float, int, str]]:
-    """What the prototype computes on the file, by its own rules (txmon.prototype)."""
+    """What the prototype computes on the file, by its own rules (txmon.lab.prototype)."""
     _, rates = prototype.minute_rates(path)
     verdicts = {}
     for metric, series in rates.items():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from txmon import prototype
+from txmon.lab import prototype
 
 
 def test_verdict_counts_back_from_the_latest_minute() -> None:

@@ -11,9 +11,9 @@ import psycopg
 import pytest
 
 from helpers import rows
-from txmon import generate
-from txmon.database import connect, ensure_raw_tables
-from txmon.loading import load_file
+from txmon.db.connection import connect, ensure_raw_tables
+from txmon.ingest.loading import load_file
+from txmon.lab import generate
 
 # The raw tables as txmon 0.x made them: plain tables, transaction_id the primary key.
 OLD_DDL = """

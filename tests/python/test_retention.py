@@ -10,11 +10,12 @@ import psycopg
 import pytest
 
 from helpers import TXMON, build, rows
-from txmon import generate, pipeline
-from txmon.database import connect
-from txmon.errors import TxmonError
-from txmon.loading import load_file
-from txmon.retention import WARMUP_MARGIN, parse_duration, prune
+from txmon.core.errors import TxmonError
+from txmon.db.connection import connect
+from txmon.ingest.loading import load_file
+from txmon.ingest.retention import WARMUP_MARGIN, parse_duration, prune
+from txmon.lab import generate
+from txmon.pipeline import dbt as pipeline
 
 START = datetime(2025, 7, 12)
 # The data end at 00:40 on 15 July, inside a failure burst that began at 23:51 the day before.

@@ -17,12 +17,12 @@ import pytest
 
 from conftest import REPO_ROOT
 from helpers import TXMON, rows
-from txmon import generate
-from txmon.database import connect
-from txmon.embedded import EmbeddedServer
-from txmon.errors import TxmonError
-from txmon.monitoring import monitor_document
-from txmon.scheduler import parse_interval
+from txmon.core.errors import TxmonError
+from txmon.db.connection import connect
+from txmon.db.embedded import EmbeddedServer
+from txmon.lab import generate
+from txmon.ops.scheduler import parse_interval
+from txmon.pipeline.views import monitor_document
 
 
 def test_parse_interval() -> None:
@@ -143,7 +143,7 @@ def _has_log(url: str) -> bool:
 def small_database(url: str, folder: Path) -> None:
     data = folder / "small.csv"
     generate.write_counts_csv(data, generate.GeneratorConfig(days=0.1, seed=2, incidents=()))
-    from txmon.loading import load_file
+    from txmon.ingest.loading import load_file
 
     with connect(url) as conn:
         load_file(conn, data)

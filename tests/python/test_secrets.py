@@ -20,8 +20,8 @@ import psycopg
 import pytest
 
 from helpers import TXMON
-from txmon.database import libpq_environment
-from txmon.embedded import SYSTEM_USER, EmbeddedServer
+from txmon.db.connection import libpq_environment
+from txmon.db.embedded import SYSTEM_USER, EmbeddedServer
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

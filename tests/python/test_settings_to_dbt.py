@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from helpers import TXMON, load_config, rows
-from txmon import generate, pipeline
-from txmon.config import load_settings, model_var_names
-from txmon.errors import TxmonError
+from txmon.core.config import load_settings, model_var_names
+from txmon.core.errors import TxmonError
+from txmon.lab import generate
+from txmon.pipeline import dbt as pipeline
 
 pytestmark = pytest.mark.slow
 

@@ -24,9 +24,9 @@ import pytest
 
 from conftest import REPO_ROOT, make_database
 from helpers import TXMON
-from txmon.database import demo_database_url, drop_database
-from txmon.demo import DEMO_DAYS
-from txmon.embedded import free_port
+from txmon.db.connection import demo_database_url, drop_database
+from txmon.db.embedded import free_port
+from txmon.lab.demo import DEMO_DAYS
 
 pytestmark = pytest.mark.superset
 

@@ -18,8 +18,8 @@ import psycopg
 from psycopg import sql
 from psycopg.pq import TransactionStatus
 
-from txmon.database import PARTITIONED_RAW_TABLES, ensure_raw_tables
-from txmon.errors import TxmonError
+from txmon.core.errors import TxmonError
+from txmon.db.connection import PARTITIONED_RAW_TABLES, ensure_raw_tables
 
 # Kept before the oldest minute that must stay judged. The trailing baseline learns from the
 # minutes before a minute (min_history_minutes, the evaluation window and the level's

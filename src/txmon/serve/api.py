@@ -1,8 +1,8 @@
 """The HTTP API: the public views as JSON, and a way in for transactions.
 
-Read routes only read the views in schema `monitoring` (through txmon.monitoring where a reader
+Read routes only read the views in schema `monitoring` (through txmon.pipeline.views where a reader
 exists); nothing is recomputed here. POST /transactions validates with the CSV loader's own
-field rules (txmon.loading.parse_*) and writes one batch in one transaction.
+field rules (txmon.ingest.loading.parse_*) and writes one batch in one transaction.
 
 Every request opens its own short-lived connection: nothing to repair when PostgreSQL restarts,
 and an unreachable database is a 503 with the reason, never a 500.
@@ -42,11 +42,14 @@ from pydantic_core import PydanticCustomError
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.types import Message as ASGIMessage
 
-from txmon import __version__, alert_log, loading, monitoring
-from txmon.config import Ingest, Settings, load_settings
-from txmon.database import connect, ensure_raw_tables
-from txmon.errors import DatabaseUnavailable, TxmonError
-from txmon.monitoring import PUBLIC_VIEWS, VIEWS_MISSING, existing_relations, has_relation
+from txmon import __version__
+from txmon.alerting import log as alert_log
+from txmon.core.config import Ingest, Settings, load_settings
+from txmon.core.errors import DatabaseUnavailable, TxmonError
+from txmon.db.connection import connect, ensure_raw_tables
+from txmon.ingest import loading
+from txmon.pipeline import views as monitoring
+from txmon.pipeline.views import PUBLIC_VIEWS, VIEWS_MISSING, existing_relations, has_relation
 
 logger = logging.getLogger(__name__)
 

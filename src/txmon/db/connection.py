@@ -13,8 +13,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import psycopg
 from psycopg import sql
 
-from txmon.embedded import EmbeddedServer
-from txmon.errors import DatabaseUnavailable, TxmonError
+from txmon.core.errors import DatabaseUnavailable, TxmonError
+from txmon.db.embedded import EmbeddedServer
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

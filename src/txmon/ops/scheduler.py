@@ -25,16 +25,16 @@ from typing import Any
 
 import psycopg
 
-from txmon import pipeline
-from txmon.channels import Channel, Notification
-from txmon.config import Settings
-from txmon.database import connect
-from txmon.dispatch import ensure_alert_tables, run_dispatch, system_notification
-from txmon.errors import BuildError, DatabaseUnavailable, TxmonError
-from txmon.monitoring import data_freshness
-from txmon.retention import prune
+from txmon.alerting.channels import Channel, Notification
+from txmon.alerting.outbox import ensure_alert_tables, run_dispatch, system_notification
+from txmon.core.config import Settings
+from txmon.core.errors import BuildError, DatabaseUnavailable, TxmonError
+from txmon.db.connection import connect
+from txmon.ingest.retention import prune
+from txmon.pipeline import dbt as pipeline
+from txmon.pipeline.views import data_freshness
 
-LOCK_SQL = "select pg_try_advisory_lock(hashtext('txmon.scheduler'))"
+LOCK_SQL = "select pg_try_advisory_lock(hashtext('txmon.ops.scheduler'))"
 # Unit tests check the SQL logic, not the data: the scheduler never runs them. Its first cycle
 # builds everything else. Later cycles build only the tables (seeds and views cannot have
 # changed: the project is parsed once, at start) and one check of the rows the cycle wrote
@@ -58,7 +58,7 @@ FULL_TESTS_ARGUMENTS = (
 MAX_BACKOFF_SECONDS = 300.0
 PRUNE_EVERY = 24 * 3600.0
 
-logger = logging.getLogger("txmon.scheduler")
+logger = logging.getLogger("txmon.ops.scheduler")
 
 
 def parse_interval(text: str) -> float:

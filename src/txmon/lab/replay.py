@@ -20,9 +20,9 @@ from pathlib import Path
 
 import psycopg
 
-from txmon.errors import LoadError
-from txmon.loading import load_file
-from txmon.settings import txmon_home
+from txmon.core.errors import LoadError
+from txmon.core.paths import txmon_home
+from txmon.ingest.loading import load_file
 
 TIMESTAMP_COLUMNS = ("timestamp", "created_at")
 

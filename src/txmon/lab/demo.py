@@ -17,8 +17,10 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from txmon import generate, loading, monitoring, pipeline
-from txmon.database import (
+from txmon.console.tables import episodes_table, status_table
+from txmon.core.errors import TxmonError
+from txmon.core.paths import txmon_home
+from txmon.db.connection import (
     connect,
     demo_database_url,
     describe,
@@ -26,10 +28,11 @@ from txmon.database import (
     libpq_environment,
     main_database_url,
 )
-from txmon.errors import TxmonError
-from txmon.reporting import episodes_table, status_table
-from txmon.scoring import IncidentCheck, match_incidents
-from txmon.settings import txmon_home
+from txmon.ingest import loading
+from txmon.lab import generate
+from txmon.lab.scoring import IncidentCheck, match_incidents
+from txmon.pipeline import dbt as pipeline
+from txmon.pipeline import views as monitoring
 
 DEMO_DAYS = 3.0
 DEMO_SEED = 2025

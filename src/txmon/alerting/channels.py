@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from txmon import __version__
-from txmon.errors import TxmonError
+from txmon.core.errors import TxmonError
 
 log = logging.getLogger(__name__)
 

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from txmon.generate import Incident
-from txmon.monitoring import Episode
+from txmon.lab.generate import Incident
+from txmon.pipeline.views import Episode
 
 # An episode that starts this soon after an incident ends is still explained by it: a rate
 # judged over a trailing window lingers after the traffic has healed.

@@ -7,14 +7,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from txmon.channels import format_value
-from txmon.errors import TxmonError
-from txmon.monitoring import Episode, MetricStatus, current_status, format_minute
+from txmon.alerting.channels import format_value
+from txmon.core.errors import TxmonError
+from txmon.pipeline.views import Episode, MetricStatus, current_status, format_minute
 
 if TYPE_CHECKING:
     import psycopg
 
-    from txmon.alert_log import LogEntry
+    from txmon.alerting.log import LogEntry
 
 
 def check_metric(conn: psycopg.Connection, metric: str) -> None:

@@ -6,8 +6,8 @@ import os
 import stat
 from pathlib import Path
 
-RAW_SCHEMA = "txmon_raw"
-PUBLIC_SCHEMA = "monitoring"
+# The installed package: the dbt project and Superset files ship inside it (pyproject.toml).
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
 
 
 def txmon_home() -> Path:
@@ -93,11 +93,11 @@ def dbt_project_dir() -> Path:
     for folder in (here, *here.parents):
         if _is_txmon_project(folder):
             return folder
-    packaged = Path(__file__).parent / "dbt"
+    packaged = PACKAGE_DIR / "dbt"
     if _is_txmon_project(packaged):
         return packaged
     # Running from a source checkout without installing: the project sits two levels up.
-    return Path(__file__).resolve().parents[2]
+    return PACKAGE_DIR.parents[1]
 
 
 def superset_dir() -> Path:
@@ -108,4 +108,4 @@ def superset_dir() -> Path:
     beside_project = dbt_project_dir() / "superset"
     if (beside_project / "superset_config.py").is_file():
         return beside_project
-    return Path(__file__).parent / "superset"
+    return PACKAGE_DIR / "superset"

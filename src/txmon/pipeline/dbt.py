@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from txmon.config import Settings, dbt_vars, load_settings
-from txmon.database import connect, database_url, ensure_raw_tables, libpq_environment
-from txmon.errors import BuildError
-from txmon.settings import dbt_project_dir, private_dir, txmon_home
+from txmon.core.config import Settings, dbt_vars, load_settings
+from txmon.core.errors import BuildError
+from txmon.core.paths import dbt_project_dir, private_dir, txmon_home
+from txmon.db.connection import connect, database_url, ensure_raw_tables, libpq_environment
 
 
 @dataclass(frozen=True)

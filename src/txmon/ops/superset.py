@@ -24,17 +24,17 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-from txmon.database import (
+from txmon.core.errors import TxmonError
+from txmon.core.paths import superset_dir, txmon_home
+from txmon.db.connection import (
     ReaderRoleError,
     connect,
     database_url,
     ensure_reader_role,
     libpq_environment,
 )
-from txmon.embedded import port_is_free
-from txmon.errors import TxmonError
-from txmon.monitoring import has_relation
-from txmon.settings import superset_dir, txmon_home
+from txmon.db.embedded import port_is_free
+from txmon.pipeline.views import has_relation
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8088

@@ -14,9 +14,9 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from txmon.dispatch import ensure_alert_tables
-from txmon.errors import TxmonError
-from txmon.monitoring import has_relation
+from txmon.alerting.outbox import ensure_alert_tables
+from txmon.core.errors import TxmonError
+from txmon.pipeline.views import has_relation
 
 # The prototype logged escalations as ALERT events; its log knew only ALERT and RECOVERY.
 SEED_EVENT = {"RECOVERY": "RECOVERY"}

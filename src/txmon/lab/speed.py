@@ -23,13 +23,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from txmon import generate, loading, pipeline
-from txmon.channels import build_channels
-from txmon.config import Rules, Settings
-from txmon.database import connect, database_url, scratch_database
-from txmon.dispatch import run_dispatch
-from txmon.scheduler import CYCLE_ARGUMENTS, FIRST_CYCLE_ARGUMENTS
-from txmon.settings import private_dir, txmon_home
+from txmon.alerting.channels import build_channels
+from txmon.alerting.outbox import run_dispatch
+from txmon.core.config import Rules, Settings
+from txmon.core.paths import private_dir, txmon_home
+from txmon.db.connection import connect, database_url, scratch_database
+from txmon.ingest import loading
+from txmon.lab import generate
+from txmon.ops.scheduler import CYCLE_ARGUMENTS, FIRST_CYCLE_ARGUMENTS
+from txmon.pipeline import dbt as pipeline
 
 DEFAULT_DAYS = (1, 7, 30, 90)
 

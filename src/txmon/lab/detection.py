@@ -15,10 +15,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from txmon import generate, loading, monitoring, pipeline
-from txmon.database import connect, database_url, scratch_database
-from txmon.scoring import coverage, match_incidents, unexplained_episodes
-from txmon.settings import txmon_home
+from txmon.core.paths import txmon_home
+from txmon.db.connection import connect, database_url, scratch_database
+from txmon.ingest import loading
+from txmon.lab import generate
+from txmon.lab.scoring import coverage, match_incidents, unexplained_episodes
+from txmon.pipeline import dbt as pipeline
+from txmon.pipeline import views as monitoring
 
 
 @dataclass(frozen=True)

@@ -22,10 +22,10 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from txmon.channels import Channel, DeliveryError, Notification
-from txmon.config import Delivery, Rules, Settings
-from txmon.errors import TxmonError
-from txmon.monitoring import VIEWS_MISSING, has_relation
+from txmon.alerting.channels import Channel, DeliveryError, Notification
+from txmon.core.config import Delivery, Rules, Settings
+from txmon.core.errors import TxmonError
+from txmon.pipeline.views import VIEWS_MISSING, has_relation
 
 NOTIFICATION_FIELDS = (
     "dedup_key",
@@ -266,7 +266,7 @@ def queue_notifications(
     with conn.transaction():
         ensure_alert_tables(conn)
         # One queuer at a time; a second one then finds everything already logged.
-        conn.execute("select pg_advisory_xact_lock(hashtext('txmon.dispatch.queue'))")
+        conn.execute("select pg_advisory_xact_lock(hashtext('txmon.alerting.outbox.queue'))")
         has_views = has_relation(conn, "alert_events")
         if not has_views and not extra:
             raise TxmonError(VIEWS_MISSING)
@@ -457,7 +457,7 @@ def run_dispatch(
 ) -> DispatchSummary:
     """Queue what is new (or the whole history with replay), then deliver unless replaying
     without send. Each step commits on its own, so a crash loses nothing already queued."""
-    from txmon.database import connect
+    from txmon.db.connection import connect
 
     with connect(url, autocommit=True) as conn:
         queue = queue_notifications(conn, settings, channels, replay=replay, send=send, extra=extra)

@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from txmon.errors import TxmonError
+from txmon.core.errors import TxmonError
 
 SEVERITY_ORDER = ("HEALTHY", "INFO", "WARNING", "CRITICAL", "SEVERE")
 # The views `txmon build` keeps in schema monitoring: what users, the API and Superset read.

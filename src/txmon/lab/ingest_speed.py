@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from txmon.database import connect, scratch_database
-from txmon.errors import TxmonError
-from txmon.loading import load_file
+from txmon.core.errors import TxmonError
+from txmon.db.connection import connect, scratch_database
+from txmon.ingest.loading import load_file
 
 STYLES = ("lf", "crlf", "cr", "mixed")
 _ENDS = {"lf": ("\n",), "crlf": ("\r\n",), "cr": ("\r",), "mixed": ("\n", "\r\n", "\r")}

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from txmon.errors import TxmonError
-from txmon.settings import dbt_project_dir
+from txmon.core.errors import TxmonError
+from txmon.core.paths import dbt_project_dir
 
 CONFIG_VARIABLE = "TXMON_CONFIG"
 DEFAULT_FILE = "txmon.toml"
@@ -53,7 +53,7 @@ class SchedulerRules:
 
 @dataclass(frozen=True)
 class Ingest:
-    """Time sanity for `txmon load` and POST /transactions (txmon.loading.TimeSanity)."""
+    """Time sanity for `txmon load` and POST /transactions (txmon.ingest.loading.TimeSanity)."""
 
     # Rows stamped more than this many minutes after the clock are refused: a wrong time zone
     # or a typo, never a transaction that happened.

@@ -30,9 +30,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import psycopg
 from psycopg.pq import TransactionStatus
 
-from txmon.config import Ingest
-from txmon.database import ensure_raw_tables
-from txmon.errors import LoadError
+from txmon.core.config import Ingest
+from txmon.core.errors import LoadError
+from txmon.db.connection import ensure_raw_tables
 
 COUNTS_COLUMNS = ("timestamp", "status", "count")
 EVENTS_REQUIRED = ("transaction_id", "created_at", "status", "amount")
@@ -197,7 +197,7 @@ class InvalidValue(ValueError):
     """A value or line that cannot be loaded; the message is the reason.
 
     The public `parse_*` functions raise it for one field. `load_file` stores the reason with
-    the rejected line; the HTTP API (txmon.api) returns it per item, so both apply one set of
+    the rejected line; the HTTP API (txmon.serve.api) returns it per item, so both apply one set of
     rules with one wording.
     """
 

@@ -31,9 +31,9 @@ from pathlib import Path
 
 import httpx
 
-from txmon.database import connect, scratch_database
-from txmon.embedded import free_port
-from txmon.errors import TxmonError
+from txmon.core.errors import TxmonError
+from txmon.db.connection import connect, scratch_database
+from txmon.db.embedded import free_port
 
 HOST = "127.0.0.1"
 # The status mix of the generated data: mostly approved, a few of each other status.

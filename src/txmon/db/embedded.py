@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
-from txmon.errors import DatabaseUnavailable
-from txmon.settings import private_dir, txmon_home, write_private_file
+from txmon.core.errors import DatabaseUnavailable
+from txmon.core.paths import private_dir, txmon_home, write_private_file
 
 DATABASE_NAME = "txmon"
 SUPERUSER = "postgres"
