@@ -7,11 +7,12 @@ import os
 import re
 from contextlib import contextmanager
 from importlib import resources
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import psycopg
 from psycopg import sql
+from psycopg.rows import dict_row
 
 from txmon.core.errors import DatabaseUnavailable, TxmonError
 from txmon.db.embedded import EmbeddedServer
@@ -113,6 +114,30 @@ def connect(url: str | None = None, autocommit: bool = False) -> Iterator[psycop
 
 
 # The partitioned raw tables and the column of each that picks its day partition.
+
+
+def dict_rows(
+    conn: psycopg.Connection,
+    statement: str,
+    params: dict[str, Any] | tuple[Any, ...] | None = None,
+    *,
+    missing: str | None = None,
+) -> list[dict[str, Any]]:
+    """Run a query and return its rows as dicts: the one place txmon reads rows by name.
+
+    With `missing`, a relation that does not exist yet (views before the first build) rolls the
+    transaction back and becomes a TxmonError with that message instead of a database error.
+    """
+    try:
+        with conn.cursor(row_factory=dict_row) as cursor:
+            return list(cursor.execute(statement, params).fetchall())  # type: ignore[arg-type]
+    except psycopg.errors.UndefinedTable as error:
+        if missing is None:
+            raise
+        conn.rollback()
+        raise TxmonError(missing) from error
+
+
 PARTITIONED_RAW_TABLES = {"transaction_counts": "observed_at", "transactions": "created_at"}
 
 _RAW_TABLES_CURRENT = """
