@@ -16,7 +16,7 @@
 FROM python:3.11-slim-bookworm
 
 # Optional extras of the txmon package to install, comma-separated (e.g. --build-arg
-# TXMON_EXTRAS=api if the API's dependencies are declared as an extra).
+# TXMON_EXTRAS=dev for the test and lint tools).
 ARG TXMON_EXTRAS=""
 
 # TXMON_HOME holds dbt's artefacts and logs: a volume owned by the txmon user. dbt sends no
@@ -40,7 +40,7 @@ RUN groupadd --system --gid 10001 txmon \
 # hadolint ignore=DL3013
 RUN --mount=type=bind,target=/tmp/txmon-src,rw \
     pip install --no-cache-dir "/tmp/txmon-src${TXMON_EXTRAS:+[$TXMON_EXTRAS]}" \
-    && python -c "import sys, txmon.settings as s; p = s.dbt_project_dir() / 'dbt_project.yml'; sys.exit(0 if p.is_file() and 'site-packages' in str(p) else f'no packaged dbt project: {p}')" \
+    && python -c "import sys; from txmon.core.paths import dbt_project_dir; p = dbt_project_dir() / 'dbt_project.yml'; sys.exit(0 if p.is_file() and 'site-packages' in str(p) else f'no packaged dbt project: {p}')" \
     && txmon --version
 
 WORKDIR /var/lib/txmon

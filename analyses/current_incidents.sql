@@ -1,4 +1,6 @@
--- What is wrong right now: every metric that is anomalous at the latest minute, worst first.
+-- What is wrong right now: every metric that is anomalous at the latest minute, worst first,
+-- with how long its episode has lasted (which earned the severity) and its current run of
+-- anomalous minutes.
 
 with
 
@@ -13,6 +15,7 @@ final as (
     select
         metric_name,
         severity,
+        episode_minutes,
         consecutive_minutes,
         value,
         threshold,
@@ -20,7 +23,7 @@ final as (
 
     from current_status
     where is_anomalous
-    order by severity_rank desc, consecutive_minutes desc
+    order by severity_rank desc, episode_minutes desc
 
 )
 

@@ -13,17 +13,18 @@ import sys
 import time
 from pathlib import Path
 
-from txmon.alerting.channels import build_channels
+from txmon.alerting.channels.config import build_channels
 from txmon.alerting.outbox import run_dispatch
 from txmon.core.config import Rules, Settings
 from txmon.db.connection import connect, database_url, scratch_database
-from txmon.ingest import loading
+from txmon.ingest.files import load_file
+from txmon.ingest.loads import format_summary
 from txmon.lab import prototype
 from txmon.pipeline import dbt as pipeline
 from txmon.pipeline import views as monitoring
 
 # What the prototype's own code prints for transactions_anomaly.csv.
-SEED_FIGURES = {
+PROTOTYPE_FIGURES = {
     "current_minute": "2025-07-15 13:44:00",
     "thresholds": {
         "failed": 0.2826865352002397,
@@ -55,22 +56,24 @@ def build_and_read(url: str, mode: str) -> tuple[dict, list[monitoring.Episode],
 def check_anomaly_file(server: str, path: Path, failures: list[str]) -> None:
     with scratch_database(server) as url:
         with connect(url) as conn:
-            summary = loading.load_file(conn, path)
-        print(loading.format_summary(summary))
+            summary = load_file(conn, path)
+        print(format_summary(summary))
 
-        document, _, seconds = build_and_read(url, "seed")
-        print(f"seed mode build: {seconds:.2f}s")
+        document, _, seconds = build_and_read(url, "prototype")
+        print(f"prototype mode build: {seconds:.2f}s")
         check(
-            document["current_minute"] == SEED_FIGURES["current_minute"],
-            "seed current_minute",
+            document["current_minute"] == PROTOTYPE_FIGURES["current_minute"],
+            "prototype current_minute",
             failures,
         )
-        for metric, expected in SEED_FIGURES["thresholds"].items():
+        for metric, expected in PROTOTYPE_FIGURES["thresholds"].items():
             actual = document["thresholds"][metric]
-            check(abs(actual - expected) < 1e-9, f"seed threshold {metric} {actual!r}", failures)
-        for metric, expected in SEED_FIGURES["persistence_analysis"].items():
+            check(
+                abs(actual - expected) < 1e-9, f"prototype threshold {metric} {actual!r}", failures
+            )
+        for metric, expected in PROTOTYPE_FIGURES["persistence_analysis"].items():
             actual = document["persistence_analysis"][metric]
-            check(actual == expected, f"seed persistence {metric} {actual}", failures)
+            check(actual == expected, f"prototype persistence {metric} {actual}", failures)
 
         document, episodes, seconds = build_and_read(url, "trailing")
         print(f"trailing mode build: {seconds:.2f}s")
@@ -112,7 +115,7 @@ def replay_counts(url: str) -> dict[str, int]:
 def report_normal_file(server: str, path: Path) -> None:
     with scratch_database(server) as url:
         with connect(url) as conn:
-            loading.load_file(conn, path)
+            load_file(conn, path)
         _, episodes, seconds = build_and_read(url, "trailing")
         ours = replay_counts(url)
     theirs = prototype.summarise(prototype.replay_alerts(path))

@@ -40,11 +40,14 @@
 
 
 {#-
-    on-run-start: create the build state tables, take the build lock, forget what an unfinished
-    earlier build left behind, and register this build.
+    on-run-start: warn about deprecated settings, create the build state tables, apply column
+    renames from earlier releases, and for a build: take the build lock, bring stored tables of an
+    older layout up to date (stored_layout.sql), forget what an unfinished earlier build left
+    behind, and register this build.
 -#}
 {% macro txmon_begin_build() %}
     {%- set schema = internal_schema() -%}
+    {{- warn_deprecated_settings() }}
     create schema if not exists {{ schema }};
     create table if not exists {{ schema }}.build_log (
         build_id bigserial primary key,
@@ -66,6 +69,7 @@
         fingerprint text,
         published_at timestamptz not null default clock_timestamp()
     );
+    {{- rename_stored_columns() }}
     {%- if is_building() %}
     -- One build at a time: a second one fails at once instead of mixing its rows with ours.
     -- The lock belongs to this session and ends with it, also when the process dies.
@@ -76,21 +80,14 @@
         end if;
     end
     $$;
+    {{- drop_previous_layouts() }}
+    {{- update_stored_layouts() }}
     {%- for model in versioned_models() %}
     do $$
     begin
         if to_regclass('{{ schema }}.{{ model }}') is not null then
-            -- A table from before builds were versioned is rebuilt once.
-            if not exists (
-                select 1 from pg_attribute
-                where attrelid = '{{ schema }}.{{ model }}'::regclass
-                    and attname = 'build_id' and not attisdropped
-            ) then
-                execute 'drop table {{ schema }}.{{ model }} cascade';
-            else
-                delete from {{ schema }}.{{ model }}
-                where build_id > {{ published_build_id() }};
-            end if;
+            delete from {{ schema }}.{{ model }}
+            where build_id > {{ published_build_id() }};
         end if;
     end
     $$;
@@ -156,6 +153,7 @@
         where build_id = window_row.build_id;
     end
     $$;
+    {{- drop_previous_layouts() }}
     {%- else %}
     update {{ schema }}.build_log set finished_at = clock_timestamp()
     where build_id = {{ current_build_id() }};

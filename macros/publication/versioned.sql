@@ -2,15 +2,18 @@
     The configuration every table behind a public view shares: an append-only table of versioned
     rows (see build_state.sql), never dropped or swapped by dbt, also not by --full-refresh
     (a full refresh recomputes every row as new versions instead), and analysed after a build
-    that wrote much of it so later reads never run on stale statistics. Columns are not compared
-    on every build (that costs each cycle catalog queries); a table from an older layout is
-    rebuilt once by txmon_begin_build.
+    that wrote much of it so later reads never run on stale statistics. Its columns are an
+    enforced contract: dbt checks the model's query against it on every build, txmon_begin_build
+    brings a table stored with an older layout up to date (stored_layout.sql), and a table that
+    still differs fails the build (on_schema_change) instead of taking rows it cannot hold.
 -#}
 {% macro versioned_table_config(indexes) -%}
     {{ config(
         materialized='incremental',
         incremental_strategy='append',
         full_refresh=false,
+        contract={'enforced': true},
+        on_schema_change='fail',
         indexes=indexes,
         post_hook=[
             "{{ analyze_after_full_refresh() }}",

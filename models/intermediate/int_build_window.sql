@@ -3,10 +3,11 @@
 -- One row: what the running build recomputes. An incremental build re-judges the last
 -- lateness_minutes published minutes (late and revised data within that window are picked up)
 -- and every newer minute; a full refresh recomputes all history. A build is full when asked
--- (--full-refresh), when nothing has been published yet, when the settings or seeds that shape
--- the results changed since the published build, and always in the prototype's mode, whose
--- statistics span every minute. Rows loaded after the published build for minutes older than
--- the window are counted as late: they wait for a full refresh.
+-- (--full-refresh), when nothing has been published yet, when the settings, seeds or stored
+-- layout that shape the results changed since the published build, when the trailing
+-- baseline's state is missing, and always in the prototype's mode, whose statistics span every
+-- minute. Rows loaded after the published build for minutes older than the window are counted
+-- as late: they wait for a full refresh.
 
 {%- set lateness = setting('lateness_minutes') | int %}
 {%- set window_minutes = setting('evaluation_window_minutes') | int %}
@@ -107,7 +108,8 @@ severity_levels_text as (
 
 ),
 
--- Everything that shapes the results: a change recomputes all history.
+-- Everything that shapes the results: a change recomputes all history. txmon_begin_build
+-- marks the published fingerprint as stale when it rebuilt a table of an older layout.
 settings as (
 
     select
@@ -119,6 +121,7 @@ settings as (
                 'min_history_minutes': setting('min_history_minutes'),
                 'outlier_learning_share': setting('outlier_learning_share'),
                 'recovery_minutes': recovery_minutes(),
+                'stored_layout_version': stored_layout_version(),
             })) }}
             || metric_definitions_text.seed_text
             || severity_levels_text.seed_text
@@ -141,7 +144,7 @@ decided as (
         settings.fingerprint,
         coalesce(
             {{ 'true' if flags.FULL_REFRESH else 'false' }}
-            or {{ 'true' if setting('baseline_mode') == 'seed' else 'false' }}
+            or {{ 'true' if setting('baseline_mode') == 'prototype' else 'false' }}
             or published.fingerprint <> settings.fingerprint
             or to_regclass('{{ internal_schema() }}.int_metric_baselines_trailing') is null
             or published.published_through < data_bounds.first_minute_at,

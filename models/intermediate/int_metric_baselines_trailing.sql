@@ -3,6 +3,8 @@
         materialized='incremental',
         incremental_strategy='append',
         full_refresh=false,
+        contract={'enforced': true},
+        on_schema_change='fail',
         indexes=[
             {'columns': ['metric_name', 'minute_at'], 'unique': True},
         ],
@@ -60,7 +62,7 @@ build_window as (
         is_full_refresh or recompute_from = first_minute_at as is_from_scratch
 
     from {{ ref('int_build_window') }}
-    {%- if setting('baseline_mode') == 'seed' %}
+    {%- if setting('baseline_mode') == 'prototype' %}
     where false
     {%- endif %}
 

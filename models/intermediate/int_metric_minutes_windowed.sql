@@ -41,7 +41,7 @@ minute_totals as (
     select
         minutes.minute_at,
         minutes.minute_index,
-        coalesce(sum(status_counts.transaction_count), 0) as total_transactions
+        coalesce(sum(status_counts.transaction_count), 0)::bigint as total_transactions
 
     from minutes
     left join status_counts

@@ -9,7 +9,8 @@
 -- ESCALATION when it reaches a higher one, RECOVERY when the episode ends (recovery_minutes
 -- judged healthy minutes after its last anomalous one, see fct_metric_status). Severity only
 -- rises within an episode, so there is no de-escalation. alert_event_id (episode, event,
--- severity) is unique: the dispatcher's deduplication key. A build recomputes the events of
+-- severity) is unique: the dispatcher's deduplication key. episode_minutes is how long the
+-- episode had persisted (for a RECOVERY, how long it lasted). A build recomputes the events of
 -- the minutes in its window, each compared with the minute before.
 
 with
@@ -71,7 +72,7 @@ final as (
         previous_severity,
         case
             when event_type = 'RECOVERY' then previous_episode_minutes else episode_minutes
-        end as consecutive_minutes,
+        end as episode_minutes,
         value,
         judged_value,
         baseline,

@@ -9,12 +9,12 @@
 -- the `baseline_mode` var, one version per build that recomputed the minute (see
 -- build_state.sql): this build appends the minutes it recomputed.
 -- depends_on: {{ ref('int_metric_baselines_trailing') }}
--- depends_on: {{ ref('int_metric_baselines_seed') }}
+-- depends_on: {{ ref('int_metric_baselines_prototype') }}
 
 {%- set mode = setting('baseline_mode') %}
-{%- if mode not in ['trailing', 'seed'] %}
+{%- if mode not in ['trailing', 'prototype'] %}
     {{ exceptions.raise_compiler_error(
-        "var baseline_mode must be 'trailing' or 'seed', got '" ~ mode ~ "'"
+        "var baseline_mode must be 'trailing' or 'prototype', got '" ~ mode ~ "'"
     ) }}
 {%- endif %}
 

@@ -79,9 +79,9 @@ severity_bands as (
     select
         severity,
         severity_rank,
-        min_consecutive_minutes,
-        lead(min_consecutive_minutes) over (
-            order by min_consecutive_minutes
+        min_episode_minutes,
+        lead(min_episode_minutes) over (
+            order by min_episode_minutes
         ) as next_level_minutes
 
     from severity_levels
@@ -241,7 +241,7 @@ final as (
         on persistence.minute_at >= build_window.recompute_from
     inner join severity_bands
         on
-            persistence.episode_minutes >= severity_bands.min_consecutive_minutes
+            persistence.episode_minutes >= severity_bands.min_episode_minutes
             and (
                 persistence.episode_minutes < severity_bands.next_level_minutes
                 or severity_bands.next_level_minutes is null

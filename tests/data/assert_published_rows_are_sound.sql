@@ -148,7 +148,10 @@ violations as (
     from new_minutes
     left join new_statuses
         on new_minutes.metric_minute_id = new_statuses.metric_minute_id
-    where new_statuses.metric_minute_id is null
+    where
+        new_statuses.metric_minute_id is null
+        -- Only when this build wrote both (not so for dbt build --select +fct_metric_minutes).
+        and {{ 'true' if 'model.txmon.fct_metric_status' in selected_resources else 'false' }}
 
     union all
 

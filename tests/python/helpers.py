@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from txmon.db.connection import connect
-from txmon.ingest.loading import load_file
+from txmon.ingest.files import load_file
 from txmon.lab import generate
 from txmon.pipeline import dbt as pipeline
 

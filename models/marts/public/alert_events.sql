@@ -19,7 +19,7 @@ final as (
         fct_alert_events.event_type,
         fct_alert_events.severity,
         fct_alert_events.previous_severity,
-        fct_alert_events.consecutive_minutes,
+        fct_alert_events.episode_minutes,
         fct_alert_events.value,
         fct_alert_events.judged_value,
         fct_alert_events.baseline,

@@ -1,5 +1,13 @@
-"""From alert transitions to notifications: the outbox and dispatch, silences, the alert log,
-rendering and one module per channel behind one protocol.
+"""From alert events to delivered notifications.
+
+- `notification`: the Notification, DeliveryError and the Channel protocol.
+- `render`: how a notification reads (text, Slack, e-mail, JSON payload).
+- `transport`: the HTTP POST (httpx) and TLS settings the channels use.
+- `channels/`: one module per channel kind, and `channels.config` that builds them from
+  the [[channels]] settings.
+- `outbox`: queueing in the alert log and delivery with retries kept in the database.
+- `silences`: planned quiet. `log`: reading and exporting the alert log.
+- `schema`: the alerting tables (`alerting.sql`).
 
 May import: `txmon.pipeline`, `txmon.ingest`, `txmon.db`, `txmon.core`.
 """

@@ -1,107 +1,79 @@
-"""The alert dispatcher: queue notifications in a transactional outbox, then deliver them.
+"""The outbox: what is new goes into the alert log, one row per notification and channel,
+then `txmon.alerting.delivery` sends it; `run_dispatch` does both.
 
-Queueing reads the public views (alert_events, metric_status, metric_minutes) and writes one
-row per notification and channel into monitoring.alert_log under a unique dedup key, so any
-number of runs, rebuilds or concurrent dispatchers queue each notification once. Delivery
-claims pending rows with FOR UPDATE SKIP LOCKED and keeps the row locked while it sends: a
-dispatcher killed mid-send leaves the row pending and the next run sends it again with the same
-key (at least once, never lost). Timeouts, connection errors, 429 and 5xx are retried with
-exponential backoff; other failures, or too many attempts, mark the row failed with the error.
+Queueing reads the public views (alert_events, metric_status, metric_minutes) and writes each
+row under a unique dedup key, so any number of runs, rebuilds or concurrent dispatchers queue
+each notification once. A row enters the log pending, or suppressed with the reason (a replay,
+a silence, an event too old when first seen, a recovery from an alert nobody was sent).
 """
 
 from __future__ import annotations
 
-import fnmatch
-import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from importlib import resources
 from typing import Any
 
 import psycopg
-from psycopg.rows import dict_row
 
-from txmon.alerting.channels import Channel, DeliveryError, Notification
-from txmon.core.config import Delivery, Rules, Settings
+from txmon.alerting.delivery import DeliveryResult, deliver_pending
+from txmon.alerting.notification import NOTIFICATION_FIELDS, Channel, Notification
+from txmon.alerting.schema import ensure_alert_tables
+from txmon.alerting.silences import Silence, read_silences
+from txmon.core.config import Rules, Settings
 from txmon.core.errors import TxmonError
+from txmon.core.facts import PUBLIC_SCHEMA, episode_minute, severity_rank
+from txmon.db.connection import connect, dict_rows
 from txmon.pipeline.views import VIEWS_MISSING, has_relation
 
-NOTIFICATION_FIELDS = (
-    "dedup_key",
-    "metric_name",
-    "episode_id",
-    "event_type",
-    "severity",
-    "previous_severity",
-    "minute_at",
-    "consecutive_minutes",
-    "value",
-    "threshold",
-    "baseline",
-    "message",
-)
+# The tier from which an episode is urgent: reminders repeat while it lasts, and txmon's own
+# alerts (stale data, failing builds) carry it.
+URGENT_SEVERITY = "CRITICAL"
 
-_EVENTS_SQL = """
+_EVENTS_SQL = f"""
 select alert_event_id as dedup_key, metric_name, episode_id, event_type, severity,
-       previous_severity, minute_at, consecutive_minutes, value, threshold, baseline, message
-from monitoring.alert_events
+       previous_severity, minute_at, episode_minutes, value, threshold, baseline, message
+from {PUBLIC_SCHEMA}.alert_events
 """
 
-# A reminder every repeat_interval minutes after an episode reached CRITICAL, while it stays
-# at CRITICAL or above; the reminder's number is part of its dedup key.
-_REMINDERS_SQL = """
-with critical as (
+# A reminder every repeat_interval minutes after an episode became urgent, while it stays
+# urgent; the reminder's number is part of its dedup key.
+_REMINDERS_SQL = f"""
+with urgent as (
     select s.*
-    from monitoring.metric_status as s
-    where s.is_in_episode
-      and s.severity_rank >= (
-          select severity_rank from txmon.severity_levels where severity = 'CRITICAL'
-      )
+    from {PUBLIC_SCHEMA}.metric_status as s
+    where s.is_in_episode and s.severity_rank >= %(urgent_rank)s
 ),
-critical_since as (
-    select episode_id, min(minute_at) as critical_at
-    from critical
+urgent_since as (
+    select episode_id, min(minute_at) as urgent_at
+    from urgent
     group by episode_id
 ),
 due as (
-    select critical.*,
-           (extract(epoch from critical.minute_at - critical_since.critical_at) / 60)::integer
-               as minutes_critical
-    from critical
-    inner join critical_since using (episode_id)
+    select urgent.*,
+           (extract(epoch from urgent.minute_at - urgent_since.urgent_at) / 60)::integer
+               as minutes_urgent
+    from urgent
+    inner join urgent_since using (episode_id)
 )
-select episode_id || ':REMINDER:' || (minutes_critical / %(interval)s) as dedup_key,
+select episode_id || ':REMINDER:' || (minutes_urgent / %(interval)s) as dedup_key,
        metric_name, episode_id, 'REMINDER' as event_type, severity,
-       severity as previous_severity, minute_at, episode_minutes as consecutive_minutes,
-       value, threshold, baseline,
+       severity as previous_severity, minute_at, episode_minutes, value, threshold, baseline,
        upper(metric_name) || ' still ' || severity || ' after ' || episode_minutes || ' minutes'
            as message
 from due
-where minutes_critical > 0 and minutes_critical %% %(interval)s = 0
+where minutes_urgent > 0 and minutes_urgent %% %(interval)s = 0
 """
 
-_INSERT_SQL = """
-insert into monitoring.alert_log (
-    dedup_key, channel, metric_name, episode_id, event_type, severity, previous_severity,
-    minute_at, consecutive_minutes, value, threshold, baseline, message, status,
-    suppressed_reason
+_INSERT_SQL = f"""
+insert into {PUBLIC_SCHEMA}.alert_log (
+    {", ".join(NOTIFICATION_FIELDS)}, channel, status, suppressed_reason
 ) values (
-    %(dedup_key)s, %(channel)s, %(metric_name)s, %(episode_id)s, %(event_type)s, %(severity)s,
-    %(previous_severity)s, %(minute_at)s, %(consecutive_minutes)s, %(value)s, %(threshold)s,
-    %(baseline)s, %(message)s, %(status)s, %(suppressed_reason)s
+    {", ".join(f"%({name})s" for name in NOTIFICATION_FIELDS)},
+    %(channel)s, %(status)s, %(suppressed_reason)s
 )
 on conflict (dedup_key, channel) do nothing
 """
-
-_CLAIM_SQL = """
-select notification_id, channel, attempts, {fields}
-from monitoring.alert_log
-where status = 'pending' and next_attempt_at <= now()
-order by next_attempt_at, notification_id
-for update skip locked
-limit 1
-""".format(fields=", ".join(NOTIFICATION_FIELDS))
 
 
 @dataclass(frozen=True)
@@ -112,50 +84,21 @@ class QueueResult:
     is_stale: bool
 
 
-@dataclass(frozen=True)
-class DeliveryResult:
-    sent: int
-    failed: int
-    waiting: int
-
-
-@dataclass(frozen=True)
-class Silence:
-    metric_pattern: str
-    starts_at: datetime
-    ends_at: datetime
-    reason: str
-
-    def matches(self, notification: Notification) -> bool:
-        return self.starts_at <= notification.minute_at < self.ends_at and fnmatch.fnmatchcase(
-            notification.metric_name, self.metric_pattern
-        )
-
-
-def ensure_alert_tables(conn: psycopg.Connection) -> None:
-    ddl = resources.files("txmon").joinpath("sql/alerting.sql").read_text()
-    conn.execute("select pg_advisory_xact_lock(hashtext('txmon.alert_tables'))")
-    conn.execute(ddl)
-
-
-def _rows(conn: psycopg.Connection, sql: str, params: dict[str, Any] | None = None) -> list[dict]:
-    try:
-        with conn.cursor(row_factory=dict_row) as cursor:
-            return list(cursor.execute(sql, params or {}).fetchall())
-    except psycopg.errors.UndefinedTable as error:
-        raise TxmonError(VIEWS_MISSING) from error
-
-
-def _notification(row: dict[str, Any]) -> Notification:
-    return Notification(**{name: row[name] for name in NOTIFICATION_FIELDS})
+def _urgent_rank() -> int:
+    rank = severity_rank(URGENT_SEVERITY)
+    if rank is None:
+        raise TxmonError(f"the severity_levels seed has no {URGENT_SEVERITY} tier")
+    return rank
 
 
 def candidate_notifications(conn: psycopg.Connection, rules: Rules) -> list[Notification]:
     """Every notification the data call for, old or new: the log decides what is new."""
-    rows = _rows(conn, _EVENTS_SQL)
+    rows = dict_rows(conn, _EVENTS_SQL)
     if rules.repeat_interval_minutes > 0:
-        rows += _rows(conn, _REMINDERS_SQL, {"interval": rules.repeat_interval_minutes})
-    return sorted((_notification(row) for row in rows), key=lambda n: (n.minute_at, n.dedup_key))
+        params = {"interval": rules.repeat_interval_minutes, "urgent_rank": _urgent_rank()}
+        rows += dict_rows(conn, _REMINDERS_SQL, params)
+    notifications = [Notification.from_row(row) for row in rows]
+    return sorted(notifications, key=lambda n: (n.minute_at, n.dedup_key))
 
 
 def system_notification(
@@ -166,16 +109,16 @@ def system_notification(
     minutes: int | None,
     message: str,
 ) -> Notification:
-    """A CRITICAL notification about txmon itself (stale data, failing builds), not a metric."""
+    """An urgent notification about txmon itself (stale data, failing builds), not a metric."""
     return Notification(
         dedup_key=dedup_key,
         metric_name=subject,
         episode_id=None,
         event_type=event_type,
-        severity="CRITICAL",
+        severity=URGENT_SEVERITY,
         previous_severity=None,
         minute_at=minute_at,
-        consecutive_minutes=minutes,
+        episode_minutes=minutes,
         value=None,
         threshold=None,
         baseline=None,
@@ -193,7 +136,7 @@ def stale_notification(
     if lag <= timedelta(minutes=rules.stale_after_minutes):
         return None
     minutes = int(lag.total_seconds() // 60)
-    stamp = latest_minute_at.strftime("%Y-%m-%dT%H:%MZ")
+    stamp = episode_minute(latest_minute_at)
     return system_notification(
         f"data@{stamp}:STALE",
         "data",
@@ -207,23 +150,16 @@ def stale_notification(
 
 def _was_stale(conn: psycopg.Connection) -> bool:
     row = conn.execute(
-        "select is_stale from monitoring.dispatch_runs where mode = 'live'"
+        f"select is_stale from {PUBLIC_SCHEMA}.dispatch_runs where mode = 'live'"
         " order by run_id desc limit 1"
     ).fetchone()
     return bool(row and row[0])
 
 
-def _silences(conn: psycopg.Connection) -> list[Silence]:
-    rows = _rows(
-        conn, "select metric_pattern, starts_at, ends_at, reason from monitoring.alert_silences"
-    )
-    return [Silence(**row) for row in rows]
-
-
 def _alerted_episodes(conn: psycopg.Connection) -> set[tuple[str | None, str]]:
     """(episode, channel) pairs with an alert sent or on its way: a RECOVERY needs one."""
     rows = conn.execute(
-        "select distinct episode_id, channel from monitoring.alert_log"
+        f"select distinct episode_id, channel from {PUBLIC_SCHEMA}.alert_log"
         " where event_type <> 'RECOVERY' and status in ('pending', 'sent')"
     ).fetchall()
     return {(episode_id, channel) for episode_id, channel in rows}
@@ -237,6 +173,7 @@ def _disposition(
     oldest_sendable: datetime | None,
     silences: Sequence[Silence],
 ) -> tuple[str, str | None]:
+    """The status a new notification enters the log with, and why it is not sent if not."""
     if replay and not send:
         return "suppressed", "replay"
     silence = next((silence for silence in silences if silence.matches(notification)), None)
@@ -252,6 +189,64 @@ def _disposition(
     return "pending", None
 
 
+def _log_rows(
+    notifications: Sequence[Notification],
+    channels: Sequence[Channel],
+    dispositions: Sequence[tuple[str, str | None]],
+    alerted: set[tuple[str | None, str]],
+) -> list[dict[str, Any]]:
+    """One row per notification and accepting channel. A RECOVERY goes only where an alert of
+    its episode went: recovering from an alert nobody saw is noise."""
+    rows = []
+    for notification, (status, reason) in zip(notifications, dispositions, strict=True):
+        for channel in channels:
+            if not channel.accepts(notification):
+                continue
+            row_status, row_reason = status, reason
+            episode = (notification.episode_id, channel.name)
+            is_recovery = notification.event_type == "RECOVERY"
+            if is_recovery and row_status == "pending" and episode not in alerted:
+                row_status, row_reason = "suppressed", "no alert was sent for this episode"
+            elif not is_recovery and row_status == "pending":
+                alerted.add(episode)
+            rows.append(
+                {
+                    **{name: getattr(notification, name) for name in NOTIFICATION_FIELDS},
+                    "channel": channel.name,
+                    "status": row_status,
+                    "suppressed_reason": row_reason,
+                }
+            )
+    return rows
+
+
+def _what_is_due(
+    conn: psycopg.Connection, rules: Rules, *, replay: bool, extra: Sequence[Notification]
+) -> tuple[datetime | None, list[Notification], Notification | None]:
+    """The newest minute, every notification the data and the caller ask for, and the STALE
+    alert when the data are stale (it is among the notifications only if it is new)."""
+    has_views = has_relation(conn, "alert_events")
+    if not has_views and not extra:
+        raise TxmonError(VIEWS_MISSING)
+    try:
+        # Without the views (no build has passed yet) only the caller's own alerts can go out.
+        latest, now = conn.execute(
+            f"select (select max(minute_at) from {PUBLIC_SCHEMA}.metric_minutes), now()"
+            if has_views
+            else "select null::timestamptz, now()"
+        ).fetchone()  # type: ignore[misc]
+        notifications = candidate_notifications(conn, rules) if has_views else []
+    except psycopg.errors.UndefinedTable as error:
+        # A view dropped between the check and the read: the same as no views at all.
+        raise TxmonError(VIEWS_MISSING) from error
+    notifications.extend(extra)
+    stale = None if replay else stale_notification(latest, now, rules)
+    # One STALE per stale period: the first run that finds the data stale raises it.
+    if stale is not None and not _was_stale(conn):
+        notifications.append(stale)
+    return latest, notifications, stale
+
+
 def queue_notifications(
     conn: psycopg.Connection,
     settings: Settings,
@@ -263,57 +258,27 @@ def queue_notifications(
 ) -> QueueResult:
     """Write what is new into the outbox, in one transaction with the run's own record.
     `extra` are notifications the caller raises itself (the scheduler's failed builds)."""
+    rules = settings.rules
     with conn.transaction():
         ensure_alert_tables(conn)
         # One queuer at a time; a second one then finds everything already logged.
         conn.execute("select pg_advisory_xact_lock(hashtext('txmon.alerting.outbox.queue'))")
-        has_views = has_relation(conn, "alert_events")
-        if not has_views and not extra:
-            raise TxmonError(VIEWS_MISSING)
-        # Without the views (no build has passed yet) only the caller's own alerts can go out.
-        latest, now = conn.execute(
-            "select (select max(minute_at) from monitoring.metric_minutes), now()"
-            if has_views
-            else "select null::timestamptz, now()"
-        ).fetchone()  # type: ignore[misc]
-        notifications = candidate_notifications(conn, settings.rules) if has_views else []
-        notifications.extend(extra)
-        stale = None if replay else stale_notification(latest, now, settings.rules)
-        # One STALE per stale period: the first run that finds the data stale raises it.
-        if stale is not None and not _was_stale(conn):
-            notifications.append(stale)
+        latest, notifications, stale = _what_is_due(conn, rules, replay=replay, extra=extra)
         oldest_sendable = (
-            latest - timedelta(minutes=settings.rules.max_event_age_minutes) if latest else None
+            latest - timedelta(minutes=rules.max_event_age_minutes) if latest else None
         )
-        silences = _silences(conn)
-        alerted = _alerted_episodes(conn)
-        rows = []
-        for notification in notifications:
-            status, reason = _disposition(
+        silences = read_silences(conn)
+        dispositions = [
+            _disposition(
                 notification,
                 replay=replay,
                 send=send,
                 oldest_sendable=oldest_sendable,
                 silences=silences,
             )
-            for channel in channels:
-                if not channel.accepts(notification):
-                    continue
-                row_status, row_reason = status, reason
-                episode = (notification.episode_id, channel.name)
-                is_recovery = notification.event_type == "RECOVERY"
-                if is_recovery and row_status == "pending" and episode not in alerted:
-                    row_status, row_reason = "suppressed", "no alert was sent for this episode"
-                elif not is_recovery and row_status == "pending":
-                    alerted.add(episode)
-                rows.append(
-                    {
-                        **{name: getattr(notification, name) for name in NOTIFICATION_FIELDS},
-                        "channel": channel.name,
-                        "status": row_status,
-                        "suppressed_reason": row_reason,
-                    }
-                )
+            for notification in notifications
+        ]
+        rows = _log_rows(notifications, channels, dispositions, _alerted_episodes(conn))
         queued = suppressed = 0
         with conn.cursor() as cursor:
             for row in rows:
@@ -324,108 +289,11 @@ def queue_notifications(
                     else:
                         suppressed += 1
         conn.execute(
-            "insert into monitoring.dispatch_runs"
+            f"insert into {PUBLIC_SCHEMA}.dispatch_runs"
             " (mode, latest_minute_at, queued, suppressed, is_stale) values (%s, %s, %s, %s, %s)",
             ("replay" if replay else "live", latest, queued, suppressed, stale is not None),
         )
     return QueueResult(queued, suppressed, latest, stale is not None)
-
-
-def _backoff_seconds(delivery: Delivery, attempts: int) -> float:
-    return min(delivery.retry_base_seconds * 2 ** max(attempts - 1, 0), delivery.retry_max_seconds)
-
-
-def _deliver_one(
-    conn: psycopg.Connection, channels: dict[str, Channel], delivery: Delivery
-) -> str | None:
-    """Claim, send and record one due notification; None when nothing is due."""
-    with conn.transaction(), conn.cursor(row_factory=dict_row) as cursor:
-        row = cursor.execute(_CLAIM_SQL).fetchone()
-        if row is None:
-            return None
-        attempts = row["attempts"] + 1
-        channel = channels.get(row["channel"])
-        try:
-            if channel is None:
-                raise DeliveryError(
-                    f"channel {row['channel']!r} is not configured any more", retryable=False
-                )
-            channel.send(_notification(row))
-        except DeliveryError as error:
-            retry = error.retryable and attempts < delivery.max_attempts
-            cursor.execute(
-                """
-                update monitoring.alert_log
-                set attempts = %(attempts)s, last_error = %(error)s, updated_at = now(),
-                    status = case when %(retry)s then 'pending' else 'failed' end,
-                    next_attempt_at = now() + make_interval(secs => %(delay)s)
-                where notification_id = %(id)s
-                """,
-                {
-                    "attempts": attempts,
-                    "error": str(error)[:1000],
-                    "retry": retry,
-                    "delay": max(
-                        _backoff_seconds(delivery, attempts),
-                        min(error.retry_after or 0, delivery.retry_max_seconds),
-                    ),
-                    "id": row["notification_id"],
-                },
-            )
-            return "retry" if retry else "failed"
-        cursor.execute(
-            """
-            update monitoring.alert_log
-            set status = 'sent', attempts = %s, sent_at = now(), updated_at = now(),
-                last_error = null
-            where notification_id = %s
-            """,
-            (attempts, row["notification_id"]),
-        )
-        return "sent"
-
-
-def _next_due_in(conn: psycopg.Connection) -> float | None:
-    with conn.transaction():
-        seconds = conn.execute(
-            "select extract(epoch from min(next_attempt_at) - now())"
-            " from monitoring.alert_log where status = 'pending'"
-        ).fetchone()[0]  # type: ignore[index]
-    return None if seconds is None else max(float(seconds), 0.0)
-
-
-def deliver_pending(
-    conn: psycopg.Connection,
-    settings: Settings,
-    channels: Sequence[Channel],
-    *,
-    sleep: Callable[[float], None] = time.sleep,
-) -> DeliveryResult:
-    """Send what is due; wait for retries due within max_wait_seconds, then stop."""
-    by_name = {channel.name: channel for channel in channels}
-    deadline = time.monotonic() + settings.delivery.max_wait_seconds
-    sent = failed = 0
-    while True:
-        outcome = _deliver_one(conn, by_name, settings.delivery)
-        if outcome == "sent":
-            sent += 1
-        elif outcome == "failed":
-            failed += 1
-        if outcome is not None:
-            continue
-        due_in = _next_due_in(conn)
-        if due_in is None or time.monotonic() + due_in > deadline:
-            break
-        sleep(due_in + 0.01)
-    with conn.transaction():
-        waiting = conn.execute(
-            "select count(*) from monitoring.alert_log where status = 'pending'"
-        ).fetchone()[0]  # type: ignore[index]
-    return DeliveryResult(sent, failed, int(waiting))
-
-
-def channel_names(channels: Iterable[Channel]) -> list[str]:
-    return [channel.name for channel in channels]
 
 
 @dataclass(frozen=True)
@@ -457,8 +325,6 @@ def run_dispatch(
 ) -> DispatchSummary:
     """Queue what is new (or the whole history with replay), then deliver unless replaying
     without send. Each step commits on its own, so a crash loses nothing already queued."""
-    from txmon.db.connection import connect
-
     with connect(url, autocommit=True) as conn:
         queue = queue_notifications(conn, settings, channels, replay=replay, send=send, extra=extra)
         delivery = None

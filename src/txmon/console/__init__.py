@@ -1,4 +1,5 @@
-"""What the command line prints: tables and durations for people at a terminal.
+"""What the command line prints for people: plain-text tables of the status, the episodes, the
+alert log and the loads.
 
 May import: `txmon.alerting` and the rooms below it.
 """

@@ -1,41 +1,58 @@
-"""Plain-text tables for the terminal (the current status, the episodes, the alert log) and
-the checks of what a user names on the command line."""
+"""Tables for the terminal: the current status, the episodes, the alert log and the loads.
+
+Laid out by rich, as plain text: no colour, no box drawing, dashes under the header, numbers
+aligned right. Output goes to logs and pipes as often as to a terminal, so every table
+is a string the caller prints, readable anywhere.
+"""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from txmon.alerting.channels import format_value
-from txmon.core.errors import TxmonError
-from txmon.pipeline.views import Episode, MetricStatus, current_status, format_minute
+from rich.cells import cell_len
+from rich.console import Console
+from rich.table import Table
+
+from txmon.core.formatting import format_value
+from txmon.pipeline.views import format_minute
 
 if TYPE_CHECKING:
-    import psycopg
-
     from txmon.alerting.log import LogEntry
+    from txmon.ingest.loads import LoadInfo
+    from txmon.pipeline.views import Episode, MetricStatus
 
 
-def check_metric(conn: psycopg.Connection, metric: str) -> None:
-    """A metric named by the user must be one the views know: a typo is an error, not an
-    empty answer."""
-    known = sorted(status.metric_name for status in current_status(conn))
-    if metric not in known:
-        raise TxmonError(f"unknown metric {metric[:100]!r}; known: {', '.join(known)}")
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=False)]
-    lines = [
-        "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        for row in (header, *rows)
-    ]
-    lines.insert(1, "  ".join("-" * width for width in widths))
-    return "\n".join(lines)
+def render_table(header: Sequence[str], rows: Sequence[Sequence[str]], right: set[int]) -> str:
+    """A plain-text table, two spaces between columns, dashes under each heading as wide as
+    its column; columns whose index is in `right` are aligned right."""
+    # Measured as rich measures: a wide character (CJK in a file name) takes two cells.
+    widths = [max(cell_len(cell) for cell in column) for column in zip(header, *rows, strict=False)]
+    table = Table(box=None, pad_edge=False, padding=(0, 2, 0, 0), header_style="")
+    for index, name in enumerate(header):
+        table.add_column(name, justify="right" if index in right else "left", no_wrap=True)
+    table.add_row(*("-" * width for width in widths))
+    for row in rows:
+        table.add_row(*row)
+    # Wide enough never to wrap: a long file name makes a long line, not a broken table.
+    buffer = io.StringIO()
+    console = Console(
+        file=buffer,
+        width=100_000,
+        color_system=None,
+        force_terminal=False,
+        highlight=False,
+        markup=False,
+        emoji=False,
+    )
+    console.print(table)
+    return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines())
 
 
 def status_table(statuses: Sequence[MetricStatus]) -> str:
+    """`txmon status`: one line per metric, under the minute and the baseline model."""
     header = ("metric", "value", "judged", "baseline", "threshold", "minutes", "severity")
     rows = [
         (
@@ -51,7 +68,8 @@ def status_table(statuses: Sequence[MetricStatus]) -> str:
     ]
     minute = format_minute(max(status.current_minute_at for status in statuses))
     mode = statuses[0].baseline_mode
-    return f"Status at {minute} UTC ({mode} baseline)\n" + _table(header, rows)
+    title = f"Status at {minute} UTC ({mode} baseline)"
+    return title + "\n" + render_table(header, rows, right={1, 2, 3, 4, 5})
 
 
 def _when(moment: datetime | None) -> str:
@@ -59,6 +77,7 @@ def _when(moment: datetime | None) -> str:
 
 
 def episodes_table(episodes: Sequence[Episode]) -> str:
+    """`txmon episodes`: one line per episode that reached INFO, oldest first."""
     if not episodes:
         return "No episodes: no metric stayed anomalous long enough to reach INFO."
     header = ("metric", "started (UTC)", "ended (UTC)", "minutes", "peak", "peak value")
@@ -73,10 +92,11 @@ def episodes_table(episodes: Sequence[Episode]) -> str:
         )
         for episode in episodes
     ]
-    return _table(header, rows)
+    return render_table(header, rows, right={3, 5})
 
 
 def alert_log_table(entries: Sequence[LogEntry]) -> str:
+    """`txmon alerts`: the alert log, latest first, with each delivery's status."""
     if not entries:
         return "The alert log is empty: run `txmon dispatch` after `txmon build`."
     header = ("minute (UTC)", "metric", "event", "severity", "min", "channel", "status", "note")
@@ -86,11 +106,47 @@ def alert_log_table(entries: Sequence[LogEntry]) -> str:
             entry.metric_name,
             entry.event_type,
             entry.severity,
-            "" if entry.consecutive_minutes is None else str(entry.consecutive_minutes),
+            "" if entry.episode_minutes is None else str(entry.episode_minutes),
             entry.channel,
             f"{entry.status} ({entry.attempts})" if entry.attempts else entry.status,
             entry.last_error or entry.suppressed_reason or "",
         )
         for entry in entries
     ]
-    return _table(header, rows)
+    return render_table(header, rows, right={4})
+
+
+def _minute_range(first: datetime | None, last: datetime | None) -> str:
+    if first is None or last is None:
+        return "-"
+    return f"{first.astimezone(UTC):%Y-%m-%d %H:%M} .. {last.astimezone(UTC):%Y-%m-%d %H:%M}"
+
+
+def loads_table(loads: Sequence[LoadInfo]) -> str:
+    """`txmon loads list`: one line per load, the file last (its name may be long)."""
+    if not loads:
+        return "no loads yet (txmon load FILE)"
+    header = (
+        "load",
+        "shape",
+        "loaded",
+        "rejected",
+        "minutes (UTC)",
+        "loaded at (UTC)",
+        "forced",
+        "file",
+    )
+    rows = [
+        (
+            str(load.load_id),
+            load.input_shape,
+            f"{load.rows_loaded:,}",
+            f"{load.rows_rejected:,}",
+            _minute_range(load.first_minute_at, load.last_minute_at),
+            f"{load.loaded_at.astimezone(UTC):%Y-%m-%d %H:%M:%S}",
+            "yes" if load.is_forced else "no",
+            load.file_name,
+        )
+        for load in loads
+    ]
+    return render_table(header, rows, right={0, 2, 3})

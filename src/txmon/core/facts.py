@@ -40,7 +40,7 @@ def severity_levels() -> tuple[SeverityLevel, ...]:
     with path.open(newline="") as handle:
         levels = [
             SeverityLevel(
-                row["severity"], int(row["min_consecutive_minutes"]), int(row["severity_rank"])
+                row["severity"], int(row["min_episode_minutes"]), int(row["severity_rank"])
             )
             for row in csv.DictReader(handle)
         ]

@@ -6,19 +6,19 @@ only its owner can use it: it listens on 127.0.0.1 only (no Unix socket), on a p
 the cluster is created, and every login needs a password (SCRAM-SHA-256). The superuser's
 password is generated once and kept in `<TXMON_HOME>/postgres/password` (mode 0600, in folders
 only the owner can enter), and `txmon db url` / `txmon db env` hand it to the owner's tools.
+
+`EmbeddedServer` is one cluster's whole life (create, lock down one made by an older txmon,
+start, stop), kept in one class a little over 400 lines so that its steps read in order; the
+access rules it applies live in `txmon.db.embedded_access`.
 """
 
 from __future__ import annotations
 
-import base64
 import fcntl
-import hashlib
-import hmac
 import json
 import os
 import pwd
 import secrets
-import shutil
 import socket
 import stat
 import subprocess
@@ -32,6 +32,16 @@ from urllib.parse import quote
 
 from txmon.core.errors import DatabaseUnavailable
 from txmon.core.paths import private_dir, txmon_home, write_private_file
+from txmon.db.embedded_access import (
+    PG_HBA,
+    PRIVATE_UMASK,
+    SECURITY_MARK,
+    SECURITY_SETTINGS,
+    as_user,
+    hba_is_locked,
+    let_pass,
+    scram_sha256_verifier,
+)
 
 DATABASE_NAME = "txmon"
 SUPERUSER = "postgres"
@@ -39,18 +49,7 @@ SUPERUSER = "postgres"
 SYSTEM_USER = "embedded_postgres"
 START_TIMEOUT_SECONDS = 60
 HOST = "127.0.0.1"
-# Files the server creates (its log, its data) are the owner's alone.
-PRIVATE_UMASK = 0o077
 
-# Only password logins over loopback; nothing else, trust least of all. The server has no Unix
-# socket (its path length limit bites in deep folders), the `local` line only guards against one
-# being configured later.
-PG_HBA = """\
-# txmon: every login needs a password (SCRAM-SHA-256), over 127.0.0.1 only.
-# TYPE  DATABASE  USER  ADDRESS       METHOD
-local   all       all                 scram-sha-256
-host    all       all   127.0.0.1/32  scram-sha-256
-"""
 BASE_SETTINGS = """
 # txmon embedded server
 listen_addresses = '127.0.0.1'
@@ -61,34 +60,6 @@ max_connections = 50
 shared_buffers = '128MB'
 fsync = on
 """
-SECURITY_MARK = "# txmon: secrets stay out of the log"
-# A statement that fails is logged with its text by default, and such a text can carry a
-# password: log no statement text at all.
-SECURITY_SETTINGS = f"""
-{SECURITY_MARK}
-password_encryption = 'scram-sha-256'
-log_statement = 'none'
-log_min_error_statement = 'panic'
-"""
-
-
-def scram_sha256_verifier(password: str, iterations: int = 4096) -> str:
-    """The SCRAM-SHA-256 verifier PostgreSQL stores for `password` (RFC 5802, RFC 7677).
-
-    PostgreSQL stores a verifier it is given as is, so the clear text never reaches the server.
-    For the ASCII passwords txmon generates; `ensure_reader_role` lets libpq compute the
-    verifier of any other (it applies SASLprep to non-ASCII ones).
-    """
-    salt = os.urandom(16)
-    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
-    client_key = hmac.new(salted, b"Client Key", "sha256").digest()
-    stored_key = hashlib.sha256(client_key).digest()
-    server_key = hmac.new(salted, b"Server Key", "sha256").digest()
-
-    def b64(data: bytes) -> str:
-        return base64.b64encode(data).decode()
-
-    return f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"
 
 
 @dataclass(frozen=True)
@@ -249,7 +220,7 @@ class EmbeddedServer:
         resets a parent (pytest does, on /tmp/pytest-of-<user>) would lock the server out."""
         entry = pwd.getpwnam(SYSTEM_USER)
         for folder in self.home.parents:
-            _let_pass(folder, entry)
+            let_pass(folder, entry)
 
     def _tighten_files(self) -> None:
         """Older versions left the log and the state file readable by everyone."""
@@ -274,7 +245,7 @@ class EmbeddedServer:
                 cwd=self.root,
                 input=stdin,
                 umask=PRIVATE_UMASK,
-                **_as_user(run_as),
+                **as_user(run_as),
             )
         except subprocess.CalledProcessError as error:
             lines = (error.stderr or error.stdout or "").strip().splitlines()
@@ -329,7 +300,7 @@ class EmbeddedServer:
     def _needs_securing(self) -> bool:
         hba = (self.data_dir / "pg_hba.conf").read_text()
         conf = (self.data_dir / "postgresql.conf").read_text()
-        return self._password() is None or not _hba_is_locked(hba) or SECURITY_MARK not in conf
+        return self._password() is None or not hba_is_locked(hba) or SECURITY_MARK not in conf
 
     def _secure_existing(self, run_as: str | None) -> None:
         """Lock down a cluster an older txmon created: password, pg_hba.conf, log settings.
@@ -408,7 +379,7 @@ class EmbeddedServer:
             capture_output=True,
             text=True,
             cwd=self.root if self.root.exists() else None,
-            **_as_user(run_as),
+            **as_user(run_as),
         )
         # Exit 3: not running; 4: no accessible data directory.
         return result.returncode == 0
@@ -445,43 +416,6 @@ class EmbeddedServer:
                 time.sleep(0.2)
 
 
-def _hba_is_locked(text: str) -> bool:
-    """Whether every rule of a pg_hba.conf asks for a SCRAM password (or refuses): rules an
-    owner added that way are kept, anything else (trust above all) is replaced."""
-    for line in text.splitlines():
-        tokens = line.split("#", 1)[0].split()
-        if not tokens:
-            continue
-        if tokens[0] not in {"local", "host", "hostssl", "hostnossl", "hostgssenc", "hostnogssenc"}:
-            return False  # include directives and the like: not checked here, so replaced
-        method = [token for token in tokens if "=" not in token][-1]
-        if method not in {"scram-sha-256", "reject"}:
-            return False
-    return True
-
-
-def _as_user(name: str | None) -> dict[str, object]:
-    """subprocess arguments that run a command as `name` with its own groups only (by default
-    a child started by root keeps root's group)."""
-    if name is None:
-        return {}
-    entry = pwd.getpwnam(name)
-    return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
-
-
-def _let_pass(folder: Path, user: pwd.struct_passwd) -> None:
-    """Let `user` pass through `folder` (search only, no listing) if it cannot already."""
-    info = folder.stat()
-    mode = stat.S_IMODE(info.st_mode)
-    if info.st_uid == user.pw_uid and mode & stat.S_IXUSR:
-        return
-    if info.st_gid == user.pw_gid and mode & stat.S_IXGRP:
-        return
-    if mode & stat.S_IXOTH:
-        return
-    folder.chmod(mode | stat.S_IXOTH)
-
-
 def port_is_free(port: int, host: str = HOST) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -496,10 +430,3 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind((HOST, 0))
         return int(probe.getsockname()[1])
-
-
-def remove_cluster(home: Path | None = None) -> None:
-    """Stop the server and delete its data (used by tests and `txmon db stop --delete`)."""
-    server = EmbeddedServer(home)
-    server.stop()
-    shutil.rmtree(server.root, ignore_errors=True)

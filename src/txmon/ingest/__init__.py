@@ -1,5 +1,7 @@
-"""Getting transactions in: the field rules, file readers, the one writer every entry point uses
-(files, the API, replay), the raw tables, loads and retention of raw days.
+"""Getting transactions in, bottom to top: `fields` (the transaction schema and each field's
+rule), `raw_tables` (the tables rows land in), `time_sanity`, `readers` (CSV files),
+`writer` (the one writer every entry point uses: files, the API, replay), `loads` (the loads
+table), `files` (`txmon load`), and `retention` (`txmon prune`).
 
 May import: `txmon.db`, `txmon.core`.
 """

@@ -1,11 +1,13 @@
 """`txmon prune`: drop whole days of raw data older than the retention window.
 
-The raw tables are partitioned by UTC day (src/txmon/sql/raw_tables.sql), so pruning drops
+The raw tables are partitioned by UTC day (txmon/ingest/raw_tables.sql), so pruning drops
 day partitions: no row-by-row deletes, no bloat. A day is dropped only when all of it lies
 before the cutoff; a partly covered day is kept whole. The cutoff counts back from the newest
 minute in the data, not from the clock, so replayed or backfilled history is never wiped, and
 it never passes the start of an episode still open, nor the warm-up the baseline needs before
 the first minute kept.
+
+May import: `txmon.ingest.raw_tables`, `txmon.core`.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from psycopg import sql
 from psycopg.pq import TransactionStatus
 
 from txmon.core.errors import TxmonError
-from txmon.db.connection import PARTITIONED_RAW_TABLES, ensure_raw_tables
+from txmon.core.facts import PUBLIC_SCHEMA, RAW_SCHEMA
+from txmon.ingest.raw_tables import PARTITIONED_RAW_TABLES, ensure_raw_tables
 
 # Kept before the oldest minute that must stay judged. The trailing baseline learns from the
 # minutes before a minute (min_history_minutes, the evaluation window and the level's
@@ -118,19 +121,19 @@ def prune(conn: psycopg.Connection, keep: timedelta, dry_run: bool = False) -> P
         ensure_raw_tables(conn)
         for table, column in PARTITIONED_RAW_TABLES.items():
             conn.execute(
-                "select txmon_raw.partition_default_rows(%s::regclass, %s, true)",
-                (f"txmon_raw.{table}", column),
+                f"select {RAW_SCHEMA}.partition_default_rows(%s::regclass, %s, true)",
+                (f"{RAW_SCHEMA}.{table}", column),
             )
     with conn.transaction():
         conn.execute(_LOCK_PRUNE)
         if not dry_run:
             # loads first, the tables second: the order in which partition_default_rows takes
             # them, so a concurrent load or build waits for the drop instead of deadlocking.
-            conn.execute("lock table txmon_raw.loads in row exclusive mode")
+            conn.execute(f"lock table {RAW_SCHEMA}.loads in row exclusive mode")
             conn.execute(
                 sql.SQL("lock table {} in access exclusive mode").format(
                     sql.SQL(", ").join(
-                        sql.Identifier("txmon_raw", table) for table in PARTITIONED_RAW_TABLES
+                        sql.Identifier(RAW_SCHEMA, table) for table in PARTITIONED_RAW_TABLES
                     )
                 )
             )
@@ -162,30 +165,33 @@ def prune(conn: psycopg.Connection, keep: timedelta, dry_run: bool = False) -> P
             return report
         conn.execute(
             sql.SQL("drop table {}").format(
-                sql.SQL(", ").join(sql.Identifier("txmon_raw", name) for _, _, name in dropped)
+                sql.SQL(", ").join(sql.Identifier(RAW_SCHEMA, name) for _, _, name in dropped)
             )
         )
         # Their rejects go with them (on delete cascade).
-        conn.execute("delete from txmon_raw.loads where load_id = any(%s)", (gone,))
+        conn.execute(f"delete from {RAW_SCHEMA}.loads where load_id = any(%s)", (gone,))
     return report
 
 
 def _newest_at(conn: psycopg.Connection) -> datetime | None:
     # Each max() is a backward scan of the partitions' time index: cheap at any size.
-    row = conn.execute(
-        "select greatest((select max(observed_at) from txmon_raw.transaction_counts),"
-        " (select max(created_at) from txmon_raw.transactions))"
-    ).fetchone()
+    newest = ", ".join(
+        f"(select max({column}) from {RAW_SCHEMA}.{table})"
+        for table, column in PARTITIONED_RAW_TABLES.items()
+    )
+    row = conn.execute(f"select greatest({newest})").fetchone()
     return row[0] if row else None
 
 
 def _oldest_open_episode_at(conn: psycopg.Connection) -> datetime | None:
     """The start of the oldest ongoing episode; None before the first build made the view."""
-    exists = conn.execute("select to_regclass('monitoring.anomaly_episodes')").fetchone()
+    exists = conn.execute(
+        "select to_regclass(%s)", (f"{PUBLIC_SCHEMA}.anomaly_episodes",)
+    ).fetchone()
     if not exists or exists[0] is None:
         return None
     row = conn.execute(
-        "select min(started_at) from monitoring.anomaly_episodes where is_ongoing"
+        f"select min(started_at) from {PUBLIC_SCHEMA}.anomaly_episodes where is_ongoing"
     ).fetchone()
     return row[0] if row else None
 
@@ -199,9 +205,9 @@ def _partitions_before(
         "select parent.relname, child.relname from pg_inherits i"
         " join pg_class parent on parent.oid = i.inhparent"
         " join pg_class child on child.oid = i.inhrelid"
-        " where parent.relnamespace = 'txmon_raw'::regnamespace and parent.relname = any(%s)"
+        " where parent.relnamespace = %s::regnamespace and parent.relname = any(%s)"
         " order by 1, 2",
-        (list(PARTITIONED_RAW_TABLES),),
+        (RAW_SCHEMA, list(PARTITIONED_RAW_TABLES)),
     ).fetchall()
     dropped: list[tuple[str, date, str]] = []
     kept: list[str] = []
@@ -218,7 +224,7 @@ def _partitions_before(
 
 def _count(conn: psycopg.Connection, partition: str) -> int:
     row = conn.execute(
-        sql.SQL("select count(*) from {}").format(sql.Identifier("txmon_raw", partition))
+        sql.SQL("select count(*) from {}").format(sql.Identifier(RAW_SCHEMA, partition))
     ).fetchone()
     return int(row[0]) if row else 0
 
@@ -231,7 +237,7 @@ def _loads_left_without_data(
     for partition in dropped:
         rows = conn.execute(
             sql.SQL("select distinct load_id from {} where load_id is not null").format(
-                sql.Identifier("txmon_raw", partition)
+                sql.Identifier(RAW_SCHEMA, partition)
             )
         ).fetchall()
         candidates.update(row[0] for row in rows)
@@ -240,7 +246,7 @@ def _loads_left_without_data(
             break
         rows = conn.execute(
             sql.SQL("select distinct load_id from {} where load_id = any(%s)").format(
-                sql.Identifier("txmon_raw", partition)
+                sql.Identifier(RAW_SCHEMA, partition)
             ),
             (sorted(candidates),),
         ).fetchall()
@@ -252,6 +258,6 @@ def _count_rejects(conn: psycopg.Connection, loads: list[int]) -> int:
     if not loads:
         return 0
     row = conn.execute(
-        "select count(*) from txmon_raw.load_rejects where load_id = any(%s)", (loads,)
+        f"select count(*) from {RAW_SCHEMA}.load_rejects where load_id = any(%s)", (loads,)
     ).fetchone()
     return int(row[0]) if row else 0

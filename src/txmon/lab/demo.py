@@ -19,6 +19,7 @@ from psycopg import sql
 
 from txmon.console.tables import episodes_table, status_table
 from txmon.core.errors import TxmonError
+from txmon.core.facts import PUBLIC_SCHEMA
 from txmon.core.paths import txmon_home
 from txmon.db.connection import (
     connect,
@@ -28,7 +29,8 @@ from txmon.db.connection import (
     libpq_environment,
     main_database_url,
 )
-from txmon.ingest import loading
+from txmon.ingest.files import load_file
+from txmon.ingest.loads import format_summary
 from txmon.lab import generate
 from txmon.lab.scoring import IncidentCheck, match_incidents
 from txmon.pipeline import dbt as pipeline
@@ -85,8 +87,8 @@ def run_demo(say: Callable[[str], None]) -> list[IncidentCheck]:
     )
 
     with connect(url) as conn:
-        load = loading.load_file(conn, data_file)
-    step(loading.format_summary(load))
+        load = load_file(conn, data_file)
+    step(format_summary(load))
 
     step("Building the dbt project (seeds, models, unit and data tests)")
     result = pipeline.build(url=url, quiet=True)
@@ -137,21 +139,24 @@ def ensure_database(main_url: str, url: str) -> bool:
 
 
 def _next_steps(data_file: Path, database: str) -> str:
-    return "\n".join(
-        [
-            "",
-            f"The demo's results are in database {database}; --database demo reads them:",
-            "  txmon --database demo status             the current status table",
-            "  txmon --database demo monitor --json     the prototype's /monitor document",
-            "  txmon --database demo episodes           every episode found",
-            "  txmon --database demo superset up        the dashboard, on 127.0.0.1:8088",
-            "  txmon --database demo serve              the API on 127.0.0.1:8000",
-            "  txmon --database demo dispatch           send the alerts (stdout)",
-            "  txmon --database demo build --mode seed  the prototype's model, to compare",
-            '  eval "$(txmon --database demo db env)"'
-            " && psql -c 'table monitoring.current_status'",
-            "  export TXMON_DATABASE=demo               the same for every command in this shell",
-            f"  txmon generate {data_file.parent / 'more.csv'} --days 1 --seed 7",
-            "  txmon db stop                            stop the embedded server",
-        ]
-    )
+    described = [
+        ("txmon --database demo status", "the current status table"),
+        ("txmon --database demo monitor --json", "the prototype's /monitor document"),
+        ("txmon --database demo episodes", "every episode found"),
+        ("txmon --database demo superset up", "the dashboard, on 127.0.0.1:8088"),
+        ("txmon --database demo serve", "the API on 127.0.0.1:8000"),
+        ("txmon --database demo dispatch", "send the alerts (stdout)"),
+        ("txmon --database demo build --mode prototype", "the prototype's model, to compare"),
+        ("export TXMON_DATABASE=demo", "the same for every command in this shell"),
+        ("txmon db stop", "stop the embedded server"),
+    ]
+    width = max(len(command) for command, _ in described) + 2
+    lines = [f"  {command:<{width}}{what}" for command, what in described]
+    # Two lines too long to carry a description, before the last one.
+    lines[-1:-1] = [
+        '  eval "$(txmon --database demo db env)"'
+        f" && psql -c 'table {PUBLIC_SCHEMA}.current_status'",
+        f"  txmon generate {data_file.parent / 'more.csv'} --days 1 --seed 7",
+    ]
+    header = f"The demo's results are in database {database}; --database demo reads them:"
+    return "\n".join(["", header, *lines])

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from txmon.core.paths import txmon_home
 from txmon.db.connection import connect, database_url, scratch_database
-from txmon.ingest import loading
+from txmon.ingest.files import load_file
 from txmon.lab import generate
 from txmon.lab.scoring import coverage, match_incidents, unexplained_episodes
 from txmon.pipeline import dbt as pipeline
@@ -45,7 +45,7 @@ def run_scenario(
     summary = generate.write_counts_csv(path, config)
     with scratch_database(server_url) as url:
         with connect(url) as conn:
-            load = loading.load_file(conn, path)
+            load = load_file(conn, path)
         started = time.monotonic()
         pipeline.build(url=url, quiet=True)
         build_seconds = time.monotonic() - started

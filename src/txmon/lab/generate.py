@@ -5,9 +5,9 @@ The normal traffic is calibrated to a real payments data set: about 126 transact
 0.05% failed. Incidents are injected at known minutes and listed in a labels file beside the
 data (`<stem>.labels.csv`), so what the monitor finds can be compared with what was planted.
 
-Two shapes are written from the same per-minute draw (`minute_counts`): aggregated counts
-(`timestamp,status,count`) and one row per transaction. Everything is deterministic from the
-seed; only the standard library is used.
+Two shapes are written from the same per-minute draw (`minute_counts`, with the random draws
+of `txmon.lab.traffic`): aggregated counts (`timestamp,status,count`) and one row per
+transaction. Everything is deterministic from the seed; only the standard library is used.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from txmon.lab import traffic
 
 STATUSES: tuple[str, ...] = (
     "approved",
@@ -49,12 +51,6 @@ METRIC_BY_KIND: dict[str, str] = {
     "approval_collapse": "approval_rate",
 }
 KINDS: tuple[str, ...] = tuple(METRIC_BY_KIND)
-# Kinds whose magnitude is the share that one status is raised to.
-RAISED_STATUS: dict[str, str] = {
-    "failed_burst": "failed",
-    "denied_surge": "denied",
-    "reversed_surge": "reversed",
-}
 # Valid magnitudes, low < magnitude <= high. For approval_collapse the magnitude is the
 # volume multiplier of the crisis.
 MAGNITUDE_RANGES: dict[str, tuple[float, float]] = {
@@ -80,7 +76,6 @@ MAX_DAYS = 3660
 MAX_BASE_VOLUME = 100_000
 WARMUP_MINUTES = 6 * 60  # the monitor needs history before the first default incident
 INCIDENT_GAP_MINUTES = 60  # quiet time between default incidents so each one ends cleanly
-TROUGH_HOUR = 4.0  # daily cycle: lowest at 04:00 UTC, highest twelve hours later
 
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
 COUNTS_HEADER = ("timestamp", "status", "count")
@@ -312,177 +307,35 @@ def crisis_scenario(
     return replace(base, incidents=(crisis,))
 
 
-# --- Random draws ---------------------------------------------------------------------------
-
-
-def _poisson(rng: random.Random, mean: float) -> int:
-    if mean <= 0:
-        return 0
-    if mean < 30:
-        # Knuth: exact, and cheap while the mean is small.
-        limit = math.exp(-mean)
-        count = 0
-        product = rng.random()
-        while product > limit:
-            count += 1
-            product *= rng.random()
-        return count
-    return max(0, round(rng.gauss(mean, math.sqrt(mean))))
-
-
-def _binomial(rng: random.Random, trials: int, p: float) -> int:
-    if trials <= 0 or p <= 0:
-        return 0
-    if p >= 1:
-        return trials
-    if p > 0.5:
-        # Draw the rarer outcome: keeps the inversion loop short and q**n far from underflow.
-        return trials - _binomial(rng, trials, 1 - p)
-    mean = trials * p
-    if mean >= 10:
-        spread = math.sqrt(mean * (1 - p))
-        return min(trials, max(0, round(rng.gauss(mean, spread))))
-    # Inversion: walk the pmf until the uniform draw is used up (few steps, mean < 10).
-    q = 1 - p
-    ratio = p / q
-    scale = (trials + 1) * ratio
-    mass = q**trials
-    draw = rng.random()
-    count = 0
-    while draw > mass and count < trials:
-        draw -= mass
-        count += 1
-        mass *= scale / count - ratio
-    return count
-
-
-def _multinomial(rng: random.Random, total: int, shares: dict[str, float]) -> dict[str, int]:
-    """Split `total` over the statuses with sequential binomials; exact zeros for zero shares."""
-    counts = dict.fromkeys(STATUSES, 0)
-    active = [status for status in STATUSES if shares[status] > 0]
-    remaining = total
-    remaining_share = sum(shares[status] for status in active)
-    for status in active[:-1]:
-        if remaining == 0:
-            break
-        share = shares[status]
-        p = share / remaining_share if remaining_share > share else 1.0
-        drawn = _binomial(rng, remaining, p)
-        counts[status] = drawn
-        remaining -= drawn
-        remaining_share -= share
-    if active:
-        counts[active[-1]] += remaining
-    return counts
-
-
 # --- Per-minute traffic ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Window:
-    """An incident in minute offsets, with the failed/denied pattern of a collapse."""
-
-    incident: Incident
-    begin: int
-    end: int
-    dominant: tuple[str, ...] = ()
-
-
-def _collapse_pattern(rng: random.Random, minutes: int) -> tuple[str, ...]:
-    """Failed and denied take turns dominating, in random blocks of 1 to 5 minutes."""
-    pattern: list[str] = []
-    status = rng.choice(("failed", "denied"))
-    while len(pattern) < minutes:
-        pattern.extend([status] * rng.randint(1, 5))
-        status = "denied" if status == "failed" else "failed"
-    return tuple(pattern[:minutes])
-
-
-def _windows(
-    config: GeneratorConfig, incidents: Sequence[Incident], rng: random.Random
-) -> list[_Window]:
-    windows = []
-    for incident in incidents:
-        begin = int((incident.started_at - config.start).total_seconds()) // 60
-        dominant = ()
-        if incident.kind == "approval_collapse":
-            dominant = _collapse_pattern(rng, incident.minutes)
-        windows.append(_Window(incident, begin, begin + incident.minutes, dominant))
-    return windows
-
-
-def _raise_share(shares: dict[str, float], status: str, target: float) -> dict[str, float]:
-    """Set one status's share; the difference comes out of (or goes back to) approved."""
-    raised = dict(shares)
-    raised["approved"] -= target - raised[status]
-    raised[status] = target
-    if raised["approved"] < 0:
-        # Approved cannot cover it all: shrink the other statuses to fit beside the target.
-        raised["approved"] = 0.0
-        others = [other for other in STATUSES if other != status]
-        rest = sum(raised[other] for other in others)
-        for other in others:
-            raised[other] = raised[other] * (1 - target) / rest if rest > 0 else 0.0
-    return raised
-
-
-def _collapse_shares(base: dict[str, float], dominant: str, rng: random.Random) -> dict[str, float]:
-    """No approvals; one of failed/denied takes most of the minute, the other most of the rest."""
-    top = rng.uniform(0.8, 0.95)
-    runner_up = "denied" if dominant == "failed" else "failed"
-    minor = ("reversed", "refunded", "backend_reversed")
-    minor_base = sum(base[status] for status in minor)
-    leftover = 1 - top
-    shares = dict.fromkeys(STATUSES, 0.0)
-    shares[dominant] = top
-    shares[runner_up] = leftover * (0.8 if minor_base > 0 else 1.0)
-    if minor_base > 0:
-        for status in minor:
-            shares[status] = leftover * 0.2 * base[status] / minor_base
-    return shares
-
-
-def _cycle_factor(minute: datetime, amplitude: float) -> float:
-    hours = minute.hour + minute.minute / 60
-    return 1.0 - amplitude * math.cos(2 * math.pi * (hours - TROUGH_HOUR) / 24)
 
 
 def minute_counts(config: GeneratorConfig) -> Iterator[tuple[datetime, dict[str, int]]]:
     """Every minute of the data, in order, with the count of each status (zeros included)."""
     base = _normalised_shares(config.shares)
     rng = random.Random(config.seed)
-    windows = _windows(config, resolved_incidents(config), rng)
+    windows = [
+        traffic.incident_window(
+            incident.kind,
+            incident.magnitude,
+            int((incident.started_at - config.start).total_seconds()) // 60,
+            incident.minutes,
+            rng,
+        )
+        for incident in resolved_incidents(config)
+    ]
     for index in range(total_minutes(config.days)):
         minute = config.start + timedelta(minutes=index)
         volume = config.base_volume
         if config.daily_cycle:
-            volume *= _cycle_factor(minute, config.cycle_amplitude)
+            volume *= traffic.cycle_factor(minute, config.cycle_amplitude)
         shares = base
         for window in windows:
-            if window.begin <= index < window.end:
-                shares, volume = _apply(window, index - window.begin, base, shares, volume, rng)
-        yield minute, _multinomial(rng, _poisson(rng, volume), shares)
-
-
-def _apply(
-    window: _Window,
-    offset: int,
-    base: dict[str, float],
-    shares: dict[str, float],
-    volume: float,
-    rng: random.Random,
-) -> tuple[dict[str, float], float]:
-    """The shares and expected volume of one minute inside an incident."""
-    incident = window.incident
-    if incident.kind in RAISED_STATUS:
-        return _raise_share(shares, RAISED_STATUS[incident.kind], incident.magnitude), volume
-    if incident.kind == "volume_drop":
-        return shares, volume * (1 - incident.magnitude)
-    # approval_collapse: a jittered multiple of the volume, like the real crisis hour.
-    jitter = rng.uniform(0.8, 1.2)
-    shares = _collapse_shares(base, window.dominant[offset], rng)
-    return shares, volume * incident.magnitude * jitter
+            if window.covers(index):
+                shares, volume = traffic.incident_minute(
+                    window, index - window.begin, base, shares, volume, rng
+                )
+        yield minute, traffic.multinomial(rng, traffic.poisson(rng, volume), shares)
 
 
 # --- Writers --------------------------------------------------------------------------------
@@ -533,14 +386,6 @@ def _whole_or_nothing(path: Path) -> Iterator[None]:
         raise
 
 
-# Attribute mixes of the raw events (cumulative weights for `random.choices`).
-CHANNELS = (("pos", "ecommerce", "mobile"), (0.55, 0.85, 1.0))
-PRODUCTS = (("credit", "debit", "pix"), (0.5, 0.8, 1.0))
-ACQUIRERS = (("cielo", "rede", "getnet", "stone"), (0.35, 0.65, 0.85, 1.0))
-CARD_TYPES = (("visa", "mastercard", "elo"), (0.45, 0.85, 1.0))
-DENIED_CODES = (("51", "59"), (0.7, 1.0))  # insufficient funds, suspected fraud
-
-
 def write_events_csv(path: Path, config: GeneratorConfig) -> GenerationSummary:
     """One row per transaction, drawn from the same per-minute counts as `write_counts_csv`."""
     path = Path(path)
@@ -552,58 +397,10 @@ def write_events_csv(path: Path, config: GeneratorConfig) -> GenerationSummary:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(EVENTS_HEADER)
         for minute, counts in minute_counts(config):
-            writer.writerows(_minute_events(rng, config.seed, transactions, minute, counts))
+            writer.writerows(traffic.minute_events(rng, config.seed, transactions, minute, counts))
             minutes += 1
             transactions += sum(counts.values())
     return _finish(path, config, minutes, transactions, transactions)
-
-
-def _minute_events(
-    rng: random.Random, seed: int, first_number: int, minute: datetime, counts: dict[str, int]
-) -> list[tuple[object, ...]]:
-    """The rows of one minute, in time order; statuses shuffled over the minute."""
-    statuses = [status for status in STATUSES for _ in range(counts[status])]
-    size = len(statuses)
-    if size == 0:
-        return []
-    rng.shuffle(statuses)
-    random_ = rng.random
-    offsets = sorted(int(random_() * 60_000) for _ in range(size))
-    channels = rng.choices(CHANNELS[0], cum_weights=CHANNELS[1], k=size)
-    products = rng.choices(PRODUCTS[0], cum_weights=PRODUCTS[1], k=size)
-    acquirers = rng.choices(ACQUIRERS[0], cum_weights=ACQUIRERS[1], k=size)
-    cards = rng.choices(CARD_TYPES[0], cum_weights=CARD_TYPES[1], k=size)
-    prefix = minute.strftime("%Y-%m-%d %H:%M")
-    rows = []
-    for position in range(size):
-        status = statuses[position]
-        millis = offsets[position]
-        # Log-normal amounts: most purchases small, a long tail of large ones.
-        amount = max(1.0, math.exp(rng.gauss(4.2, 0.9)))
-        duration = min(5_000, max(80, round(rng.gauss(600, 150))))
-        rows.append(
-            (
-                f"tx-{seed}-{first_number + position + 1}",
-                f"{prefix}:{millis // 1000:02d}.{millis % 1000:03d}",
-                status,
-                f"{amount:.2f}",
-                channels[position],
-                products[position],
-                acquirers[position],
-                cards[position],
-                _auth_code(rng, status),
-                duration,
-            )
-        )
-    return rows
-
-
-def _auth_code(rng: random.Random, status: str) -> str:
-    if status == "approved":
-        return "00"
-    if status == "denied":
-        return rng.choices(DENIED_CODES[0], cum_weights=DENIED_CODES[1])[0]
-    return ""
 
 
 def _finish(

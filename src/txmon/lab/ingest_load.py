@@ -2,10 +2,10 @@
 
 `sustained_ingest` makes a scratch database on a server, starts `txmon serve` and
 `txmon run --every 10s` against it as a user would (subprocesses), and has several client
-threads post batches of single transactions, stamped with the current second, at a steady total
-rate. Afterwards it reports the requests per second, the latency percentiles, the errors and the
-rows accepted, and checks the raw table: every transaction the API acknowledged is stored
-exactly once, and nothing it did not acknowledge is.
+threads (lab.ingest_clients) post batches of single transactions at a steady total rate.
+Afterwards it reports the requests per second, the latency percentiles, the errors and the rows
+accepted, and checks the raw table: every transaction the API acknowledged is stored exactly
+once, and nothing it did not acknowledge is.
 
 Every loop is bounded in count and in time, and all traffic goes to 127.0.0.1.
 """
@@ -14,37 +14,32 @@ from __future__ import annotations
 
 import math
 import os
-import random
 import re
 import secrets
 import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
 from txmon.core.errors import TxmonError
+from txmon.core.facts import RAW_SCHEMA
 from txmon.db.connection import connect, scratch_database
 from txmon.db.embedded import free_port
+from txmon.lab.ingest_clients import post_traffic
 
 HOST = "127.0.0.1"
-# The status mix of the generated data: mostly approved, a few of each other status.
-STATUS_WEIGHTS = {"approved": 0.90, "denied": 0.06, "failed": 0.02, "reversed": 0.02}
-REQUEST_TIMEOUT_SECONDS = 30.0
 START_TIMEOUT_SECONDS = 120.0
 # The first cycle parses the dbt project and builds every model: the slowest one.
 FIRST_CYCLE_TIMEOUT_SECONDS = 600.0
 # The scheduler finishes the cycle it is in when told to stop; a cycle is a dbt build.
 STOP_TIMEOUT_SECONDS = 180.0
-ERROR_SAMPLES = 5
 # The line the scheduler logs after each cycle ("cycle 3: data lag 4s, build 2.1s, ...").
 CYCLE_LINE = re.compile(r"\bcycle (\d+):")
 
@@ -80,21 +75,6 @@ class IngestLoadResult:
         return self.missing == 0 and self.duplicated == 0 and self.unacknowledged == 0
 
 
-@dataclass
-class _ClientTally:
-    latencies: list[float] = field(default_factory=list)
-    accepted_ids: list[str] = field(default_factory=list)
-    rows_written: int = 0
-    requests: int = 0
-    errors: int = 0
-    error_samples: list[str] = field(default_factory=list)
-
-    def error(self, text: str) -> None:
-        self.errors += 1
-        if len(self.error_samples) < ERROR_SAMPLES:
-            self.error_samples.append(text[:300])
-
-
 def percentile(values: list[float], share: float) -> float:
     """Nearest-rank percentile (share 0.99 = p99); 0 for no values."""
     if not values:
@@ -104,74 +84,19 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[rank - 1]
 
 
-def _events(rng: random.Random, prefix: str, count: int) -> list[dict[str, object]]:
-    # The current second, UTC: inside any future horizon and next to the data already stored.
-    stamp = datetime.now(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
-    statuses = rng.choices(list(STATUS_WEIGHTS), weights=list(STATUS_WEIGHTS.values()), k=count)
-    return [
-        {
-            "transaction_id": f"{prefix}-{item}",
-            "created_at": stamp,
-            "status": status,
-            "amount": f"{rng.uniform(1, 500):.2f}",
-            "channel": rng.choice(("pos", "ecommerce", "mobile")),
-            "duration_ms": rng.randint(80, 2_000),
-        }
-        for item, status in enumerate(statuses)
-    ]
-
-
-def _client(
-    number: int,
-    base_url: str,
-    token: str,
-    run_id: str,
-    rate: float,
-    batch_size: int,
-    first_due: float,
-    ends_at: float,
-    tally: _ClientTally,
-) -> None:
-    """Post one batch every 1/rate seconds from first_due until ends_at. A client that falls
-    behind sends at once, so the total rate holds while the server keeps up; when it does not,
-    fewer requests go out in the time and the rate measured says so."""
-    rng = random.Random(f"{run_id}-{number}")
-    interval = 1.0 / rate
-    # Bounded by count as well as time: never more requests than the rate allows.
-    most = math.ceil((ends_at - first_due) * rate) + 1
-    headers = {"Authorization": f"Bearer {token}"}
-    with httpx.Client(
-        base_url=base_url, headers=headers, timeout=REQUEST_TIMEOUT_SECONDS, trust_env=False
-    ) as client:
-        for sequence in range(most):
-            due = first_due + sequence * interval
-            if due >= ends_at or time.monotonic() >= ends_at:
-                break
-            if (delay := due - time.monotonic()) > 0:
-                time.sleep(delay)
-            events = _events(rng, f"load-{run_id}-{number}-{sequence}", batch_size)
-            started = time.perf_counter()
-            tally.requests += 1
-            try:
-                response = client.post("/transactions", json={"events": events})
-            except httpx.HTTPError as error:
-                tally.error(f"{type(error).__name__}: {error}")
-                continue
-            tally.latencies.append(time.perf_counter() - started)
-            if not response.is_success:
-                tally.error(f"HTTP {response.status_code}: {response.text}")
-                continue
-            try:
-                tally.rows_written += int(response.json()["rows_written"])
-            except (ValueError, KeyError, TypeError):
-                tally.error(f"HTTP {response.status_code} without rows_written: {response.text}")
-                continue
-            tally.accepted_ids.extend(str(event["transaction_id"]) for event in events)
-
-
-def _command(*arguments: str) -> list[str]:
-    # The command line of this very installation, whatever is on PATH.
-    return [sys.executable, "-c", "from txmon.cli import main; main()", *arguments]
+def _start(log: Path, env: dict[str, str], *arguments: str) -> subprocess.Popen:
+    """`txmon ARGUMENTS` of this very installation (whatever is on PATH), run in the log's
+    folder with its output in the log."""
+    command = [sys.executable, "-c", "from txmon.cli import main; main()", *arguments]
+    with log.open("w") as output:
+        return subprocess.Popen(
+            command,
+            env=env,
+            cwd=log.parent,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
 
 
 def _last_line(path: Path) -> str:
@@ -237,7 +162,8 @@ def check_rows(url: str, accepted: set[str]) -> RowCheck:
     """Count txmon_raw.transactions by transaction_id and compare with `accepted`."""
     with connect(url) as conn:
         rows = conn.execute(
-            "select transaction_id, count(*) from txmon_raw.transactions group by transaction_id"
+            f"select transaction_id, count(*) from {RAW_SCHEMA}.transactions"
+            " group by transaction_id"
         ).fetchall()
     stored = Counter({transaction_id: int(count) for transaction_id, count in rows})
     return RowCheck(
@@ -275,7 +201,6 @@ def sustained_ingest(
         f"of {batch_size} transactions, scheduler every {scheduler_every:g} s"
     )
     token = secrets.token_urlsafe(24)
-    run_id = secrets.token_hex(4)
     with (
         scratch_database(server_url, "txmon_ingest_load") as url,
         tempfile.TemporaryDirectory(prefix="txmon-ingest-") as scratch,
@@ -298,62 +223,16 @@ def sustained_ingest(
         serve_log, run_log = folder / "serve.log", folder / "run.log"
         processes: list[subprocess.Popen] = []
         try:
-            with serve_log.open("w") as output:
-                server = subprocess.Popen(
-                    _command("serve", "--host", HOST, "--port", str(port)),
-                    env=env,
-                    cwd=folder,
-                    stdout=output,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                )
+            server = _start(serve_log, env, "serve", "--host", HOST, "--port", str(port))
             processes.append(server)
-            with run_log.open("w") as output:
-                scheduler = subprocess.Popen(
-                    _command("run", "--every", f"{scheduler_every:g}s"),
-                    env=env,
-                    cwd=folder,
-                    stdout=output,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                )
+            scheduler = _start(run_log, env, "run", "--every", f"{scheduler_every:g}s")
             processes.append(scheduler)
             _wait_until_serving(base_url, server, serve_log)
             _wait_for_first_cycle(scheduler, run_log)
             cycles_before = len(_cycles(run_log))
-
-            tallies = [_ClientTally() for _ in range(clients)]
-            per_client = rate_per_second / clients
-            started = time.monotonic()
-            ends_at = started + seconds
-            threads = [
-                threading.Thread(
-                    target=_client,
-                    args=(
-                        number,
-                        base_url,
-                        token,
-                        run_id,
-                        per_client,
-                        batch_size,
-                        # Staggered, so the batches of all clients arrive evenly spread.
-                        started + number / rate_per_second,
-                        ends_at,
-                        tallies[number],
-                    ),
-                    name=f"ingest-client-{number}",
-                    daemon=True,
-                )
-                for number in range(clients)
-            ]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                # A request in flight at the end may take its whole timeout.
-                thread.join(max(0.0, ends_at - time.monotonic()) + REQUEST_TIMEOUT_SECONDS + 5)
-            elapsed = time.monotonic() - started
-            if any(thread.is_alive() for thread in threads):
-                raise TxmonError("an ingest client did not finish within its request timeout")
+            tallies, elapsed = post_traffic(
+                base_url, token, clients, rate_per_second, batch_size, seconds
+            )
             _stop(scheduler, STOP_TIMEOUT_SECONDS)
             _stop(server, 20)
             # The cycles that ran while the clients posted (the last one finished on SIGTERM).

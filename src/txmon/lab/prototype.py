@@ -1,10 +1,11 @@
 """The prototype's monitor and dispatcher, minute by minute, as a yardstick.
 
-txmon keeps the prototype's model in SQL (baseline_mode 'seed') for the /monitor figures. What
+txmon keeps the prototype's model in SQL (baseline_mode 'prototype') for the /monitor figures. What
 the SQL cannot show is how the prototype behaved live: each call recomputed mean + 3 * sample
 std over every minute loaded so far, counted back from the latest minute, and its dispatcher
 sent an ALERT whenever the severity differed from the last one sent and a RECOVERY on HEALTHY.
 `replay_alerts` reproduces that, so the notification counts of both systems can be compared.
+The tiers are txmon's (the severity_levels seed), the same numbers the prototype had.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from txmon.core.facts import HEALTHY, severity_levels
+
 METRICS = ("failed", "denied", "reversed")
-TIERS = ((60, "SEVERE"), (45, "CRITICAL"), (30, "WARNING"), (15, "INFO"))
 
 
 @dataclass(frozen=True)
@@ -30,7 +32,13 @@ class PrototypeAlert:
 
 
 def severity(consecutive_minutes: int) -> str:
-    return next((name for minutes, name in TIERS if consecutive_minutes >= minutes), "HEALTHY")
+    """The highest tier whose minutes the run has reached."""
+    reached = [
+        level.name
+        for level in severity_levels()
+        if level.rank > 0 and consecutive_minutes >= level.min_minutes
+    ]
+    return reached[-1] if reached else HEALTHY
 
 
 def minute_rates(path: Path) -> tuple[list[str], dict[str, list[float]]]:
@@ -68,7 +76,7 @@ def replay_alerts(path: Path) -> list[PrototypeAlert]:
     alerts: list[PrototypeAlert] = []
     for metric in METRICS:
         series = rates[metric]
-        last_sent = "HEALTHY"
+        last_sent = HEALTHY
         total = total_squares = 0.0
         for index, value in enumerate(series):
             # Running sums keep the expanding mean and std linear in the number of minutes.
@@ -88,7 +96,7 @@ def replay_alerts(path: Path) -> list[PrototypeAlert]:
             level = severity(consecutive)
             if level == last_sent:
                 continue
-            event = "RECOVERY" if level == "HEALTHY" else "ALERT"
+            event = "RECOVERY" if level == HEALTHY else "ALERT"
             alerts.append(PrototypeAlert(minutes[index], metric, event, level, consecutive))
             last_sent = level
     return sorted(alerts, key=lambda alert: (alert.minute, alert.metric))

@@ -25,16 +25,19 @@ from typing import Any
 
 import psycopg
 
-from txmon.alerting.channels import Channel, Notification
-from txmon.alerting.outbox import ensure_alert_tables, run_dispatch, system_notification
+from txmon.alerting.notification import Channel, Notification
+from txmon.alerting.outbox import run_dispatch, system_notification
+from txmon.alerting.schema import ensure_alert_tables
 from txmon.core.config import Settings
 from txmon.core.errors import BuildError, DatabaseUnavailable, TxmonError
+from txmon.core.facts import PUBLIC_SCHEMA, episode_minute
 from txmon.db.connection import connect
 from txmon.ingest.retention import prune
 from txmon.pipeline import dbt as pipeline
 from txmon.pipeline.views import data_freshness
 
-LOCK_SQL = "select pg_try_advisory_lock(hashtext('txmon.ops.scheduler'))"
+# The lock's key is part of the database's contract with every txmon version: keep it.
+LOCK_SQL = "select pg_try_advisory_lock(hashtext('txmon.scheduler'))"
 # Unit tests check the SQL logic, not the data: the scheduler never runs them. Its first cycle
 # builds everything else. Later cycles build only the tables (seeds and views cannot have
 # changed: the project is parsed once, at start) and one check of the rows the cycle wrote
@@ -58,7 +61,7 @@ FULL_TESTS_ARGUMENTS = (
 MAX_BACKOFF_SECONDS = 300.0
 PRUNE_EVERY = 24 * 3600.0
 
-logger = logging.getLogger("txmon.ops.scheduler")
+logger = logging.getLogger(__name__)
 
 
 def parse_interval(text: str) -> float:
@@ -89,6 +92,8 @@ class CycleReport:
 
 
 class Scheduler:
+    """The loop of `txmon run`: one cycle (build, dispatch, retention) every `every_seconds`."""
+
     def __init__(
         self,
         url: str,
@@ -277,7 +282,7 @@ class Scheduler:
 
     def _raise_build_alert(self, message: str) -> int:
         assert self.first_failure_at is not None
-        stamp = self.first_failure_at.strftime("%Y-%m-%dT%H:%MZ")
+        stamp = episode_minute(self.first_failure_at)
         alert = system_notification(
             f"pipeline@{stamp}:BUILD_FAILED",
             "pipeline",
@@ -305,8 +310,8 @@ class Scheduler:
             with connect(self.url, autocommit=True) as conn, conn.transaction():
                 ensure_alert_tables(conn)
                 conn.execute(
-                    "insert into monitoring.build_runs (started_at, succeeded, seconds, error)"
-                    " values (%s, %s, %s, %s)",
+                    f"insert into {PUBLIC_SCHEMA}.build_runs"
+                    " (started_at, succeeded, seconds, error) values (%s, %s, %s, %s)",
                     (started_at, succeeded, seconds, error),
                 )
         except (DatabaseUnavailable, psycopg.Error) as failure:

@@ -1,4 +1,5 @@
-"""Running the dbt project in-process against the database txmon uses."""
+"""Running the dbt project in-process against the database txmon uses, with the settings
+file's [model] section as dbt vars."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from txmon.core.config import Settings, dbt_vars, load_settings
+from txmon.core.config import Settings, load_settings
 from txmon.core.errors import BuildError
 from txmon.core.paths import dbt_project_dir, private_dir, txmon_home
-from txmon.db.connection import connect, database_url, ensure_raw_tables, libpq_environment
+from txmon.db.connection import connect, database_url, libpq_environment
+from txmon.ingest.raw_tables import ensure_raw_tables
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,14 @@ class BuildResult:
         failure = self.failures[0]
         more = f" (and {len(self.failures) - 1} more)" if len(self.failures) > 1 else ""
         return f"dbt {failure.status} in {failure.node}: {failure.message}{more}"
+
+
+def dbt_vars(settings: Settings) -> dict[str, Any]:
+    """The dbt vars that the settings file decides: [model], and the older [rules] spelling."""
+    chosen = dict(settings.model)
+    if settings.rules.recovery_minutes is not None:
+        chosen["recovery_minutes"] = settings.rules.recovery_minutes
+    return chosen
 
 
 def dbt_environment(url: str, settings: Settings | None = None) -> dict[str, str]:
@@ -186,13 +196,13 @@ def with_vars(extra: Sequence[str], values: dict[str, Any]) -> list[str]:
     if "--vars" in args:
         position = args.index("--vars")
         if position + 1 >= len(args):
-            raise BuildError("--vars needs a value, e.g. --vars '{baseline_mode: seed}'")
+            raise BuildError("--vars needs a value, e.g. --vars '{baseline_mode: prototype}'")
         try:
             given = yaml.safe_load(args[position + 1]) or {}
         except yaml.YAMLError as error:
             raise BuildError(f"--vars is not valid YAML: {error}") from error
         if not isinstance(given, dict):
-            raise BuildError("--vars must be a mapping, e.g. --vars '{baseline_mode: seed}'")
+            raise BuildError("--vars must be a mapping, e.g. --vars '{baseline_mode: prototype}'")
         merged.update(given)
         del args[position : position + 2]
     if not merged:

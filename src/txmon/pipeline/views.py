@@ -1,21 +1,27 @@
-"""Reading the public views: the current status, the /monitor document and the episodes.
+"""Reading the public views: the current status, the /monitor document, episodes, a metric's
+minute series and whether the views are there to be read (health).
 
-Nothing here recomputes what dbt computed; it only reads `monitoring.*`.
+Nothing here recomputes what dbt computed; it only reads the views in schema
+`txmon.core.facts.PUBLIC_SCHEMA`. The dataclasses are what the console, the API and the lab
+share; the API serves them as they are.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import psycopg
-from psycopg.rows import dict_row
 
 from txmon.core.errors import TxmonError
+from txmon.core.facts import HEALTHY, INTERNAL_SCHEMA, PUBLIC_SCHEMA, severity_order
+from txmon.db.connection import dict_rows
 
-SEVERITY_ORDER = ("HEALTHY", "INFO", "WARNING", "CRITICAL", "SEVERE")
-# The views `txmon build` keeps in schema monitoring: what users, the API and Superset read.
+logger = logging.getLogger(__name__)
+
+# The views `txmon build` keeps in the public schema: what users, the API and Superset read.
 PUBLIC_VIEWS = (
     "metric_minutes",
     "metric_status",
@@ -27,11 +33,11 @@ VIEWS_MISSING = "the monitoring views do not exist yet: load data and run `txmon
 
 
 def existing_relations(conn: psycopg.Connection, names: tuple[str, ...]) -> set[str]:
-    """Which of these tables or views exist in schema monitoring (without touching them)."""
+    """Which of these tables or views exist in the public schema (without touching them)."""
     rows = conn.execute(
         "select name from unnest(%s::text[]) as name"
-        " where to_regclass('monitoring.' || quote_ident(name)) is not null",
-        (list(names),),
+        " where to_regclass(quote_ident(%s) || '.' || quote_ident(name)) is not null",
+        (list(names), PUBLIC_SCHEMA),
     ).fetchall()
     return {row[0] for row in rows}
 
@@ -42,6 +48,8 @@ def has_relation(conn: psycopg.Connection, name: str) -> bool:
 
 @dataclass(frozen=True)
 class MetricStatus:
+    """One metric at its latest minute (the view current_status)."""
+
     metric_name: str
     short_name: str
     current_minute_at: datetime
@@ -59,6 +67,8 @@ class MetricStatus:
 
 @dataclass(frozen=True)
 class Episode:
+    """A run of anomalous minutes that reached INFO (the view anomaly_episodes)."""
+
     episode_id: str
     metric_name: str
     started_at: datetime
@@ -68,27 +78,30 @@ class Episode:
     peak_value: float
 
 
-def _query(
-    conn: psycopg.Connection, sql: str, params: tuple[Any, ...] = ()
-) -> list[dict[str, Any]]:
-    try:
-        with conn.cursor(row_factory=dict_row) as cursor:
-            return list(cursor.execute(sql, params).fetchall())
-    except psycopg.errors.UndefinedTable as error:
-        conn.rollback()
-        raise TxmonError(VIEWS_MISSING) from error
+@dataclass(frozen=True)
+class MinutePoint:
+    """One minute of one metric (metric_minutes, with its severity from metric_status)."""
+
+    minute_at: datetime
+    value: float | None
+    judged_value: float | None
+    baseline: float | None
+    threshold: float | None
+    is_anomalous: bool | None
+    severity: str | None
 
 
 def current_status(conn: psycopg.Connection) -> list[MetricStatus]:
-    rows = _query(
+    rows = dict_rows(
         conn,
-        """
+        f"""
         select metric_name, short_name, current_minute_at, value, judged_value, baseline,
                threshold, is_anomalous, consecutive_minutes, episode_minutes, severity, episode_id,
                baseline_mode
-        from monitoring.current_status
+        from {PUBLIC_SCHEMA}.current_status
         order by metric_name
         """,
+        missing=VIEWS_MISSING,
     )
     if not rows:
         raise TxmonError("no data has been built yet: load transactions and run `txmon build`")
@@ -98,18 +111,61 @@ def current_status(conn: psycopg.Connection) -> list[MetricStatus]:
 def episodes(
     conn: psycopg.Connection, since: datetime | None = None, metric: str | None = None
 ) -> list[Episode]:
-    rows = _query(
+    """Episodes still open at or after `since`, of one metric or all, oldest first."""
+    rows = dict_rows(
         conn,
-        """
+        f"""
         select episode_id, metric_name, started_at, ended_at, minutes, peak_severity, peak_value
-        from monitoring.anomaly_episodes
+        from {PUBLIC_SCHEMA}.anomaly_episodes
         where (%(since)s::timestamptz is null or coalesce(ended_at, 'infinity') >= %(since)s)
           and (%(metric)s::text is null or metric_name = %(metric)s)
         order by started_at, metric_name
         """,
-        {"since": since, "metric": metric},  # type: ignore[arg-type]
+        {"since": since, "metric": metric},
+        missing=VIEWS_MISSING,
     )
     return [Episode(**row) for row in rows]
+
+
+def metric_names(conn: psycopg.Connection) -> list[str]:
+    rows = conn.execute(
+        f"select metric_name from {PUBLIC_SCHEMA}.current_status order by 1"
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
+def latest_minute(conn: psycopg.Connection, metric: str) -> datetime | None:
+    """The metric's newest minute; None for a metric that has none (or does not exist)."""
+    row = conn.execute(
+        f"select max(minute_at) from {PUBLIC_SCHEMA}.metric_minutes where metric_name = %s",
+        (metric,),
+    ).fetchone()
+    return row[0] if row else None
+
+
+def metric_series(
+    conn: psycopg.Connection, metric: str, start: datetime, end: datetime, limit: int
+) -> list[MinutePoint]:
+    """Up to `limit` minutes of one metric in [start, end], oldest first."""
+    rows = dict_rows(
+        conn,
+        f"""
+        select metric_minutes.minute_at, metric_minutes.value, metric_minutes.judged_value,
+               metric_minutes.baseline, metric_minutes.threshold, metric_minutes.is_anomalous,
+               metric_status.severity
+        from {PUBLIC_SCHEMA}.metric_minutes
+        left join {PUBLIC_SCHEMA}.metric_status
+            on metric_status.metric_name = metric_minutes.metric_name
+            and metric_status.minute_at = metric_minutes.minute_at
+        where metric_minutes.metric_name = %(metric)s
+          and metric_minutes.minute_at between %(start)s and %(end)s
+        order by metric_minutes.minute_at
+        limit %(limit)s
+        """,
+        {"metric": metric, "start": start, "end": end, "limit": limit},
+        missing=VIEWS_MISSING,
+    )
+    return [MinutePoint(**row) for row in rows]
 
 
 def data_freshness(conn: psycopg.Connection) -> tuple[datetime | None, float | None]:
@@ -117,8 +173,60 @@ def data_freshness(conn: psycopg.Connection) -> tuple[datetime | None, float | N
     row = conn.execute(
         "select max(current_minute_at),"
         " extract(epoch from now() - (max(current_minute_at) + interval '1 minute'))::float8"
-        " from monitoring.current_status"
+        f" from {PUBLIC_SCHEMA}.current_status"
     ).fetchone()
+    return (row[0], row[1]) if row else (None, None)
+
+
+@dataclass(frozen=True)
+class Health:
+    """Whether the database answers and the views exist, and how fresh the data are."""
+
+    status: Literal["ok", "error"]
+    database: Literal["ok", "error"]
+    views: Literal["ok", "missing", "unknown"]
+    latest_minute_at: datetime | None
+    data_lag_seconds: float | None
+    last_build_at: datetime | None
+    last_build_succeeded: bool | None
+    reason: str | None
+
+    @classmethod
+    def failing(
+        cls,
+        database: Literal["ok", "error"],
+        views: Literal["ok", "missing", "unknown"],
+        reason: str,
+    ) -> Health:
+        return cls("error", database, views, None, None, None, None, reason)
+
+
+def health(conn: psycopg.Connection) -> Health:
+    """The facts a readiness probe reports, from a connection that answered."""
+    missing = sorted(set(PUBLIC_VIEWS) - existing_relations(conn, PUBLIC_VIEWS))
+    if missing:
+        return Health.failing("ok", "missing", f"{VIEWS_MISSING} (missing: {', '.join(missing)})")
+    latest, lag = data_freshness(conn)
+    last_build_at, last_succeeded = last_build(conn)
+    return Health("ok", "ok", "ok", latest, lag, last_build_at, last_succeeded, None)
+
+
+def last_build(conn: psycopg.Connection) -> tuple[datetime | None, bool | None]:
+    """End of the latest successful build and whether the latest build succeeded, as the
+    scheduler (`txmon run`) records them in build_runs; (None, None) when not recorded."""
+    # Without build_runs, or with other columns than expected, the build is simply not reported.
+    if not has_relation(conn, "build_runs"):
+        return None, None
+    try:
+        with conn.transaction():  # a savepoint: a failure here must not spoil the caller's
+            row = conn.execute(
+                f"select (select max(finished_at) from {PUBLIC_SCHEMA}.build_runs where succeeded),"
+                f" (select succeeded from {PUBLIC_SCHEMA}.build_runs"
+                "  order by finished_at desc limit 1)"
+            ).fetchone()
+    except psycopg.Error as error:
+        logger.warning("cannot read %s.build_runs: %s", PUBLIC_SCHEMA, error)
+        return None, None
     return (row[0], row[1]) if row else (None, None)
 
 
@@ -140,20 +248,20 @@ class LateData:
 
 def late_data(conn: psycopg.Connection) -> LateData | None:
     """Late rows counted by the builds published since the last full refresh, if any."""
-    if conn.execute("select to_regclass('txmon.build_log') is null").fetchone()[0]:  # type: ignore[index]
+    build_log = f"{INTERNAL_SCHEMA}.build_log"
+    if conn.execute("select to_regclass(%s) is null", (build_log,)).fetchone()[0]:  # type: ignore[index]
         return None
     rows, earliest = conn.execute(
-        "select coalesce(sum(late_rows), 0), min(late_from) from txmon.build_log"
+        f"select coalesce(sum(late_rows), 0), min(late_from) from {build_log}"
         " where is_published and build_id > coalesce("
-        "   (select max(build_id) from txmon.build_log where is_published and is_full_refresh), 0)"
+        f"   (select max(build_id) from {build_log} where is_published and is_full_refresh), 0)"
     ).fetchone()  # type: ignore[misc]
     return LateData(int(rows), earliest) if rows else None
 
 
 def worst_severity(statuses: list[MetricStatus]) -> str:
-    return max(
-        (status.severity for status in statuses), key=SEVERITY_ORDER.index, default="HEALTHY"
-    )
+    order = severity_order()
+    return max((status.severity for status in statuses), key=order.index, default=HEALTHY)
 
 
 def format_minute(moment: datetime) -> str:
@@ -170,6 +278,7 @@ def monitor_document(conn: psycopg.Connection) -> dict[str, Any]:
         "metrics": {status.metric_name: status.value for status in statuses},
         "thresholds": {status.short_name: status.threshold for status in statuses},
         "persistence_analysis": {
+            # The prototype's key; its value is the episode's length, as the prototype meant.
             status.short_name: {
                 "consecutive_minutes": status.episode_minutes,
                 "severity": status.severity,

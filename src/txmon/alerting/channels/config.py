@@ -1,0 +1,364 @@
+"""The [[channels]] tables of the settings file: one pydantic model per channel type, and the
+channels built from them.
+
+A model refuses keys it does not know. Every problem becomes one line that names the channel
+(or its position, before it has a name) and the key, e.g.
+`channel 'pager' (webhook): timeout_seconds must be greater than 0`. Secrets may be written in
+the file or, better, left in environment variables that `<key>_env` names; a message never
+quotes a secret's value.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+import urllib.parse
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StringConstraints,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import ErrorDetails
+
+from txmon.alerting.channels.email import DEFAULT_SMTP_TIMEOUT, EmailChannel
+from txmon.alerting.channels.jsonl import JsonlChannel
+from txmon.alerting.channels.slack import SlackChannel
+from txmon.alerting.channels.stdout import StdoutChannel
+from txmon.alerting.channels.webhook import WebhookChannel
+from txmon.alerting.notification import Channel
+from txmon.alerting.transport import DEFAULT_HTTP_TIMEOUT
+from txmon.core.errors import TxmonError
+from txmon.core.facts import alerting_severities
+
+CHANNEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
+DEFAULT_MIN_SEVERITY = "INFO"
+SMTPS_PORT = 465
+SUBMISSION_PORT = 587
+
+# A string with something in it besides whitespace.
+Text = Annotated[str, StringConstraints(pattern=r"\S")]
+Seconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+Port = Annotated[int, Field(gt=0, lt=65536)]
+
+
+class _Header(BaseModel):
+    """What a table must say before its own model can check it: its type and its name."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+    type: str
+    name: Annotated[str, StringConstraints(pattern=CHANNEL_NAME_PATTERN)] | None = None
+
+
+class ChannelConfig(BaseModel):
+    """The keys every channel takes."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    type: str
+    name: str
+    min_severity: str = DEFAULT_MIN_SEVERITY
+
+    # What a bad value of these keys is said to be, whatever pydantic found wrong with it.
+    problems: ClassVar[dict[str, str]] = {}
+
+    @field_validator("min_severity", mode="before")
+    @classmethod
+    def _known_severity(cls, value: Any) -> str:
+        if not isinstance(value, str) or value.upper() not in alerting_severities():
+            raise ValueError(f"min_severity must be one of {', '.join(alerting_severities())}")
+        return value.upper()
+
+    @classmethod
+    def allowed_keys(cls) -> list[str]:
+        return sorted(field.alias or name for name, field in cls.model_fields.items())
+
+    def build(self) -> Channel:
+        raise NotImplementedError
+
+
+def _secret(model: BaseModel, key: str, info: ValidationInfo, *, required: bool) -> str | None:
+    """`key` given literally or `key_env` naming an environment variable; not both."""
+    env_key = f"{key}_env"
+    literal, variable = getattr(model, key, None), getattr(model, env_key)
+    if literal is not None and variable is not None:
+        raise ValueError(f"set either {key} or {env_key}, not both")
+    if variable is not None:
+        environ: Mapping[str, str] = (info.context or {}).get("environ", os.environ)
+        value = environ.get(variable)
+        if not value:
+            raise ValueError(
+                f"environment variable {variable} (named by {env_key}) is not set or empty"
+            )
+        return value
+    if literal is None and required:
+        raise ValueError(f"missing {key} (set {key} or {env_key})")
+    return literal
+
+
+def _endpoint(model: BaseModel, key: str, info: ValidationInfo) -> str:
+    """The http(s) URL given by `key` or `key_env`. It is a secret: the messages describe the
+    problem without echoing it."""
+    url = _secret(model, key, info, required=True)
+    assert url is not None
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{key} must be an http:// or https:// URL")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError(f"{key} must not contain user:password@")
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a malformed port
+    except ValueError:
+        raise ValueError(f"{key} has an invalid port") from None
+    return url
+
+
+class StdoutConfig(ChannelConfig):
+    type: Literal["stdout"]
+
+    def build(self) -> Channel:
+        return StdoutChannel(self.name, self.min_severity)
+
+
+class JsonlConfig(ChannelConfig):
+    type: Literal["jsonl"]
+    path: Text
+
+    def build(self) -> Channel:
+        return JsonlChannel(
+            self.name, self.min_severity, path=Path(self.path).expanduser().absolute()
+        )
+
+
+class TlsConfig(ChannelConfig):
+    """The keys of the channels that talk to a server."""
+
+    timeout_seconds: Seconds = DEFAULT_HTTP_TIMEOUT
+    verify_tls: bool = True
+    ca_file: Text | None = None
+
+    @field_validator("ca_file")
+    @classmethod
+    def _ca_file_exists(cls, value: str | None) -> str | None:
+        if value is not None and not Path(value).expanduser().absolute().is_file():
+            raise ValueError(f"ca_file {str(Path(value).expanduser().absolute())!r} does not exist")
+        return value
+
+    def connection(self) -> dict[str, Any]:
+        """The settings a channel that talks to a server takes, as its keyword arguments."""
+        ca_path = None if self.ca_file is None else Path(self.ca_file).expanduser().absolute()
+        return {
+            "timeout_seconds": self.timeout_seconds,
+            "verify_tls": self.verify_tls,
+            "ca_file": ca_path,
+        }
+
+
+class WebhookConfig(TlsConfig):
+    type: Literal["webhook"]
+    url: Text | None = None
+    url_env: Text | None = None
+    secret: Text | None = None
+    secret_env: Text | None = None
+    _url: str = PrivateAttr("")
+    _secret: str | None = PrivateAttr(None)
+
+    @model_validator(mode="after")
+    def _resolve_secrets(self, info: ValidationInfo) -> WebhookConfig:
+        self._url = _endpoint(self, "url", info)
+        self._secret = _secret(self, "secret", info, required=False)
+        return self
+
+    def build(self) -> Channel:
+        return WebhookChannel(
+            self.name, self.min_severity, url=self._url, secret=self._secret, **self.connection()
+        )
+
+
+class SlackConfig(TlsConfig):
+    type: Literal["slack"]
+    webhook_url: Text | None = None
+    webhook_url_env: Text | None = None
+    _url: str = PrivateAttr("")
+
+    @model_validator(mode="after")
+    def _resolve_url(self, info: ValidationInfo) -> SlackConfig:
+        self._url = _endpoint(self, "webhook_url", info)
+        return self
+
+    def build(self) -> Channel:
+        return SlackChannel(self.name, self.min_severity, url=self._url, **self.connection())
+
+
+class EmailConfig(TlsConfig):
+    type: Literal["email"]
+    timeout_seconds: Seconds = DEFAULT_SMTP_TIMEOUT
+    host: Text
+    port: Port | None = None
+    use_ssl: bool = Field(False, alias="ssl")
+    starttls: bool | None = None
+    username: Text | None = None
+    username_env: Text | None = None
+    password_env: Text | None = None
+    from_addr: Text = Field(alias="from")
+    to: Text | Annotated[list[Text], Field(min_length=1)]
+    _username: str | None = PrivateAttr(None)
+    _password: str | None = PrivateAttr(None)
+
+    problems: ClassVar[dict[str, str]] = {
+        "port": "port must be an integer between 1 and 65535",
+        "to": "missing to (a list of e-mail addresses)",
+    }
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_password_in_the_file(cls, raw: Any) -> Any:
+        if isinstance(raw, Mapping) and "password" in raw:
+            raise ValueError(
+                "do not put a password in the config file; set password_env to the name of "
+                "an environment variable that holds it"
+            )
+        return raw
+
+    @model_validator(mode="after")
+    def _tls_and_login(self, info: ValidationInfo) -> EmailConfig:
+        if self.use_ssl and self.starttls is True:
+            raise ValueError("set either ssl (implicit TLS) or starttls, not both")
+        username = _secret(self, "username", info, required=False)
+        password = _secret(self, "password", info, required=False)
+        if username is not None and password is None:
+            raise ValueError("username needs password_env")
+        if password is not None and username is None:
+            raise ValueError("password_env needs username (or username_env)")
+        if username is not None and not (self.use_ssl or self.uses_starttls):
+            # Refuse to send a password in clear text.
+            raise ValueError("login needs starttls = true or ssl = true")
+        self._username, self._password = username, password
+        return self
+
+    @property
+    def uses_starttls(self) -> bool:
+        """STARTTLS unless implicit TLS is on or it is turned off."""
+        return not self.use_ssl and self.starttls is not False
+
+    def build(self) -> Channel:
+        return EmailChannel(
+            self.name,
+            self.min_severity,
+            host=self.host,
+            port=self.port or (SMTPS_PORT if self.use_ssl else SUBMISSION_PORT),
+            use_ssl=self.use_ssl,
+            starttls=self.uses_starttls,
+            username=self._username,
+            password=self._password,
+            from_addr=self.from_addr,
+            to_addrs=[self.to] if isinstance(self.to, str) else self.to,
+            **self.connection(),
+        )
+
+
+CHANNEL_CONFIGS: dict[str, type[ChannelConfig]] = {
+    "stdout": StdoutConfig,
+    "jsonl": JsonlConfig,
+    "webhook": WebhookConfig,
+    "slack": SlackConfig,
+    "email": EmailConfig,
+}
+CHANNEL_TYPES = tuple(CHANNEL_CONFIGS)
+
+
+def build_channels(
+    configs: Sequence[Mapping[str, Any]], environ: Mapping[str, str] | None = None
+) -> list[Channel]:
+    """Channels from the [[channels]] tables of the settings file.
+
+    `environ` (default os.environ) resolves the *_env keys, so secrets stay out of the file.
+    Raises TxmonError with a one-line message for the first bad table.
+    """
+    env: Mapping[str, str] = os.environ if environ is None else environ
+    if isinstance(configs, Mapping | str) or not isinstance(configs, Sequence):
+        raise TxmonError("channels must be a list of tables ([[channels]] in TOML)")
+    channels: list[Channel] = []
+    for index, raw in enumerate(configs):
+        channel = _build_one(raw, f"channels[{index}]", env)
+        if channel.name in {earlier.name for earlier in channels}:
+            raise TxmonError(
+                f"channel {channel.name!r}: duplicate name (give each channel a distinct name)"
+            )
+        channels.append(channel)
+    return channels
+
+
+def _build_one(raw: Any, position: str, environ: Mapping[str, str]) -> Channel:
+    if not isinstance(raw, Mapping):
+        raise TxmonError(f"{position}: must be a table")
+    try:
+        header = _Header.model_validate(raw)
+    except ValidationError as error:
+        raise TxmonError(f"{position}: {_header_problem(error.errors())}") from None
+    model = CHANNEL_CONFIGS.get(header.type)
+    if model is None:
+        raise TxmonError(f"{position}: unknown type {header.type!r} (one of {_types()})")
+    name = header.name or header.type
+    label = f"channel {name!r} ({header.type})"
+    try:
+        config = model.model_validate({**raw, "name": name}, context={"environ": environ})
+    except ValidationError as error:
+        # `from None`: the validation error would print the values, secrets among them.
+        raise TxmonError(f"{label}: {_problem(model, error.errors())}") from None
+    try:
+        return config.build()
+    except ssl.SSLError as error:
+        raise TxmonError(f"{label}: cannot load ca_file: {error.reason or error}") from None
+
+
+def _types() -> str:
+    return ", ".join(CHANNEL_TYPES)
+
+
+def _header_problem(errors: list[ErrorDetails]) -> str:
+    error = errors[0]
+    if error["loc"] == ("type",):
+        if error["type"] == "missing":
+            return f"missing type (one of {_types()})"
+        return f"unknown type {error['input']!r} (one of {_types()})"
+    return "name must be 1-63 letters, digits, '_', '.' or '-', starting with a letter or digit"
+
+
+# What a key's value must be, by the kind of error pydantic reports for it.
+_VALUE_PROBLEMS: dict[str, str] = {
+    "string_type": "must be a non-empty string",
+    "string_pattern_mismatch": "must be a non-empty string",
+    "bool_type": "must be true or false",
+    "float_type": "must be a number",
+    "finite_number": "must be greater than 0",
+    "greater_than": "must be greater than 0",
+}
+
+
+def _problem(model: type[ChannelConfig], errors: list[ErrorDetails]) -> str:
+    """The first problem, unknown keys before bad values."""
+    unknown = sorted(str(error["loc"][0]) for error in errors if error["type"] == "extra_forbidden")
+    if unknown:
+        return f"unknown key {unknown[0]!r} (allowed: {', '.join(model.allowed_keys())})"
+    error = errors[0]
+    if error["type"] == "value_error":
+        # Our own checks: their message is the whole line.
+        return str(error.get("ctx", {}).get("error", error["msg"]))
+    key = str(error["loc"][0])
+    if key in model.problems:
+        return model.problems[key]
+    if error["type"] == "missing":
+        return f"missing {key}"
+    problem = _VALUE_PROBLEMS.get(error["type"])
+    return f"{key} {problem}" if problem else f"{key}: {error['msg']}"

@@ -1,0 +1,23 @@
+"""The Slack channel: a Block Kit message POSTed to an incoming webhook."""
+
+from __future__ import annotations
+
+from txmon.alerting.channels.http import HttpChannel
+from txmon.alerting.notification import Notification
+from txmon.alerting.render import canonical_json, slack_message
+from txmon.alerting.transport import USER_AGENT
+
+
+class SlackChannel(HttpChannel):
+    what = "Slack webhook"
+
+    def settings_text(self) -> str:
+        return (
+            f"webhook_url=<redacted>, timeout_seconds={self.timeout_seconds}, "
+            f"verify_tls={self.verify_tls}"
+        )
+
+    def send(self, notification: Notification) -> None:
+        body = canonical_json(slack_message(notification))
+        headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": USER_AGENT}
+        self.post(notification, body, headers)

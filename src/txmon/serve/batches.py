@@ -1,0 +1,147 @@
+"""POST /transactions: the batch a client sends, its limits, and writing it.
+
+The items are validated by pydantic with the CSV loader's field rules (field_types.py); the
+raw-table writer every entry point uses (txmon.ingest.writer) judges the rules that depend on
+stored data (ids already loaded, time sanity), and every problem becomes a `Problem` of the 422
+answer.
+"""
+
+# No `from __future__ import annotations`: pydantic reads these annotations at run time.
+
+import json
+from dataclasses import asdict
+from typing import Any
+
+import psycopg
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from txmon.core.config import Ingest
+from txmon.ingest import fields as rules
+from txmon.ingest.writer import BatchRefused, RawWriter
+from txmon.serve.errors import Refused
+from txmon.serve.field_types import (
+    Amount,
+    Count,
+    DurationMs,
+    OptionalText,
+    Status,
+    Timestamp,
+    TransactionId,
+    optional_rule,
+)
+from txmon.serve.models import BatchWritten, Problem
+
+MAX_BATCH_ITEMS = 10_000
+
+
+def _largest_item_bytes() -> int:
+    """The longest valid item as compact JSON: an event with every field at its longest."""
+    text = {name: "t" * rules.MAX_TEXT_CHARS for name in rules.EVENTS_OPTIONAL}
+    item = {
+        "transaction_id": "i" * rules.MAX_ID_CHARS,
+        "created_at": "2025-07-15T13:44:59.123456+13:59",
+        "status": "s" * rules.MAX_STATUS_CHARS,
+        "amount": "-" + "9" * 16 + ".99",
+        **text,
+        "duration_ms": rules.INTEGER_MAX,
+    }
+    return len(json.dumps(item, separators=(",", ":")).encode())
+
+
+# The body cap follows from the item cap, so a full batch is never refused for its size:
+# MAX_BATCH_ITEMS of the longest valid item, with BODY_ROOM times that for indentation,
+# spaces and text beyond ASCII (about 35 MB). One definition; `create_app` takes it by default.
+BODY_ROOM = 2
+MAX_ITEM_BYTES = _largest_item_bytes()
+MAX_BODY_BYTES = BODY_ROOM * MAX_BATCH_ITEMS * (MAX_ITEM_BYTES + 1) + 1024
+
+
+class CountItem(BaseModel):
+    """Transactions of one status in one minute; rows for the same minute and status add up."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    timestamp: Timestamp
+    status: Status
+    count: Count
+
+
+class EventItem(BaseModel):
+    """One transaction."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    transaction_id: TransactionId
+    created_at: Timestamp
+    status: Status
+    amount: Amount
+    channel: OptionalText = None
+    product: OptionalText = None
+    acquirer: OptionalText = None
+    card_type: OptionalText = None
+    auth_code: OptionalText = None
+    duration_ms: DurationMs = None
+
+    @field_validator("channel", "product", "acquirer", "card_type", "auth_code", mode="before")
+    @classmethod
+    def _optional_text(cls, value: Any, info: ValidationInfo) -> Any:
+        return optional_rule(info.field_name or "")(value)
+
+
+def _one_of_two_lists(schema: dict[str, Any]) -> None:
+    # What _one_shape enforces, said in the schema: one key, a list (None is only the default).
+    for key in rules.SHAPES:
+        field = schema["properties"][key]
+        field.update(next(option for option in field.pop("anyOf") if option["type"] == "array"))
+        field.pop("default", None)
+    schema["oneOf"] = [{"required": [key]} for key in rules.SHAPES]
+
+
+class TransactionBatch(BaseModel):
+    """Either per-minute counts or single transactions (exactly one of the two keys)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_one_of_two_lists)
+
+    counts: list[CountItem] | None = Field(
+        None, max_length=MAX_BATCH_ITEMS, description="Per-minute counts by status."
+    )
+    events: list[EventItem] | None = Field(
+        None, max_length=MAX_BATCH_ITEMS, description="Single transactions."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_shape(cls, data: Any) -> Any:
+        # Checked before the items: a mis-shaped batch gets one clear error, not thousands.
+        if isinstance(data, dict):
+            given = [key for key in rules.SHAPES if key in data]
+            if len(given) != 1 or data[given[0]] is None:
+                raise PydanticCustomError(
+                    "batch_shape", "send exactly one of 'counts' and 'events', as a list"
+                )
+        return data
+
+
+# --- writing ------------------------------------------------------------------------------
+
+
+def write_batch(
+    conn: psycopg.Connection, batch: TransactionBatch, ingest: Ingest | None = None
+) -> BatchWritten:
+    """Write a validated batch in the connection's transaction through the raw-table writer
+    (the same as `txmon load`), or raise Refused with every problem and write nothing.
+
+    After pydantic has applied the field rules, the writer applies the rules that depend on
+    data: transaction ids unique in the batch and not stored yet, and time sanity (items judged
+    in order, against the stored data and the items before).
+    """
+    shape: rules.Shape = "counts" if batch.counts is not None else "events"
+    items: list[CountItem] | list[EventItem] = batch.counts or batch.events or []
+    writer = RawWriter(conn, shape, ingest=ingest)  # events: one writer of ids at a time
+    try:
+        written = writer.write_batch([rules.row_from(shape, item.model_dump()) for item in items])
+    except BatchRefused as refused:
+        problems = [Problem.model_validate(asdict(problem)) for problem in refused.problems]
+        raise Refused(problems) from None
+    return BatchWritten(kind=shape, rows_written=written)

@@ -1,0 +1,70 @@
+"""Readers of the public views: which relations exist, health, last build, worst severity."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import psycopg
+
+from txmon.db.connection import connect
+from txmon.pipeline import views
+from txmon.pipeline.views import PUBLIC_VIEWS, existing_relations, has_relation
+
+
+def test_existing_relations_reports_only_what_is_there(database_url: str) -> None:
+    with connect(database_url) as conn:
+        assert existing_relations(conn, PUBLIC_VIEWS) == set()
+        assert not has_relation(conn, "current_status")
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("create schema monitoring")
+        conn.execute("create view monitoring.current_status as select 1 as one")
+        conn.execute('create table monitoring."odd name" (x int)')
+    with connect(database_url) as conn:
+        assert existing_relations(conn, PUBLIC_VIEWS) == {"current_status"}
+        assert has_relation(conn, "current_status")
+        assert has_relation(conn, "odd name"), "names are quoted, not spliced"
+        assert not has_relation(conn, "current_status; drop schema monitoring")
+
+
+def test_health_names_the_missing_views(database_url: str) -> None:
+    with connect(database_url) as conn:
+        health = views.health(conn)
+    assert (health.status, health.database, health.views) == ("error", "ok", "missing")
+    assert health.reason is not None and "txmon build" in health.reason
+    assert all(name in health.reason for name in PUBLIC_VIEWS)
+
+
+def test_last_build_is_not_reported_from_an_unexpected_build_runs(database_url: str) -> None:
+    with connect(database_url) as conn:
+        assert views.last_build(conn) == (None, None)
+        conn.execute("create schema monitoring")
+        conn.execute("create table monitoring.build_runs (build_id int)")
+        assert views.last_build(conn) == (None, None)
+        # Only a savepoint failed: the caller's transaction goes on.
+        assert conn.execute("select 1").fetchone() == (1,)
+
+
+def status_with(severity: str) -> views.MetricStatus:
+    moment = datetime(2025, 7, 15, 13, 44, tzinfo=UTC)
+    return views.MetricStatus(
+        metric_name="failed_rate",
+        short_name="failed",
+        current_minute_at=moment,
+        value=0.1,
+        judged_value=0.1,
+        baseline=0.05,
+        threshold=0.08,
+        is_anomalous=True,
+        consecutive_minutes=1,
+        episode_minutes=1,
+        severity=severity,
+        episode_id=None,
+        baseline_mode="trailing",
+    )
+
+
+def test_worst_severity_follows_the_seeds_order() -> None:
+    statuses = [status_with(severity) for severity in ("INFO", "SEVERE", "WARNING", "HEALTHY")]
+    assert views.worst_severity(statuses) == "SEVERE"
+    assert views.worst_severity(statuses[:1] + statuses[2:]) == "WARNING"
+    assert views.worst_severity([]) == "HEALTHY"

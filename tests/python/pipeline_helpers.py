@@ -1,0 +1,60 @@
+"""Helpers of the incremental and publication tests (tests/python/pipeline): raw minutes
+written as any writer may, the public views read whole, and builds on a project parsed once.
+The `builder` fixture is in pipeline_fixtures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from txmon.core.facts import PUBLIC_SCHEMA, RAW_SCHEMA
+from txmon.db.connection import connect
+from txmon.ingest.raw_tables import ensure_raw_tables
+from txmon.pipeline import dbt as pipeline
+
+# Each public view with the columns that order its rows.
+PUBLIC_VIEWS = {
+    "metric_minutes": "metric_name, minute_at",
+    "metric_status": "metric_name, minute_at",
+    "anomaly_episodes": "episode_id",
+    "alert_events": "alert_event_id",
+    "current_status": "metric_name",
+}
+
+
+def snapshot(url: str) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every public view, in a fixed order."""
+    with connect(url) as conn:
+        return {
+            view: conn.execute(f"select * from {PUBLIC_SCHEMA}.{view} order by {order}").fetchall()
+            for view, order in PUBLIC_VIEWS.items()
+        }
+
+
+def insert_counts(url: str, minutes: Iterable[tuple[datetime, dict[str, int]]]) -> None:
+    """Write minutes straight into the raw table, as any other writer may."""
+    with connect(url) as conn:
+        ensure_raw_tables(conn)
+    with (
+        connect(url) as conn,
+        conn.cursor().copy(
+            f"copy {RAW_SCHEMA}.transaction_counts (observed_at, status, transaction_count)"
+            " from stdin"
+        ) as copy,
+    ):
+        for minute, counts in minutes:
+            for status, count in counts.items():
+                copy.write_row((minute, status, count))
+
+
+class Builder:
+    """`dbt run` (models and the publication) on a project parsed once, like the scheduler."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.manifest = pipeline.parse_project(url=url)
+
+    def run(self, *extra: str, command: str = "run") -> None:
+        pipeline.run_dbt(command, list(extra), url=self.url, quiet=True, manifest=self.manifest)
