@@ -82,10 +82,14 @@
     $$;
     {{- drop_previous_layouts() }}
     {{- update_stored_layouts() }}
+    {#- Only after a build that did not publish: the delete reads every stored version (there
+        is no index on build_id), which a cycle must not pay when nothing was left behind. #}
     {%- for model in versioned_models() %}
     do $$
     begin
-        if to_regclass('{{ schema }}.{{ model }}') is not null then
+        if to_regclass('{{ schema }}.{{ model }}') is not null and exists (
+            select from {{ schema }}.build_log where build_id > {{ published_build_id() }}
+        ) then
             delete from {{ schema }}.{{ model }}
             where build_id > {{ published_build_id() }};
         end if;

@@ -14,13 +14,15 @@
 
 with
 
-transaction_counts as (
+-- Not materialized: each use below reads the raw day partitions through an index; a CTE used
+-- twice is otherwise materialized, which copies all history on every build.
+transaction_counts as not materialized (
 
     select * from {{ ref('stg_txmon_raw__transaction_counts') }}
 
 ),
 
-transactions as (
+transactions as not materialized (
 
     select * from {{ ref('stg_txmon_raw__transactions') }}
 
@@ -173,28 +175,57 @@ windowed as (
 
 ),
 
--- Rows loaded since the published build started, for minutes before this build's window.
+-- Rows loaded after this moment may be late; none are in a full refresh, which reads everything.
+late_bound as (
+
+    select published_build_started_at as loaded_after
+    from windowed
+    where not is_full_refresh
+
+),
+
+-- Rows loaded since the published build started. The bound is a scalar subquery, so each day
+-- partition is read through its loaded_at index whatever the history's length (a join here
+-- scanned every partition); materialized, so the event-time filter below cannot steer the
+-- planner to the event-time index, which would read all history before the window.
+counts_loaded_since as materialized (
+
+    select
+        transaction_counts.observed_at,
+        transaction_counts.minute_at
+
+    from transaction_counts
+    where
+        transaction_counts.loaded_at > (select late_bound.loaded_after from late_bound)
+
+),
+
+transactions_loaded_since as materialized (
+
+    select
+        transactions.created_at,
+        transactions.minute_at
+
+    from transactions
+    where
+        transactions.loaded_at > (select late_bound.loaded_after from late_bound)
+
+),
+
+-- Of those, the rows for minutes before this build's window: they wait for a full refresh.
 late_counts as (
 
-    select transaction_counts.minute_at
-    from transaction_counts
-    inner join windowed
-        on
-            not windowed.is_full_refresh
-            and transaction_counts.loaded_at > windowed.published_build_started_at
-            and transaction_counts.observed_at < windowed.recompute_from
+    select counts_loaded_since.minute_at
+    from counts_loaded_since
+    where counts_loaded_since.observed_at < (select windowed.recompute_from from windowed)
 
 ),
 
 late_transactions as (
 
-    select transactions.minute_at
-    from transactions
-    inner join windowed
-        on
-            not windowed.is_full_refresh
-            and transactions.loaded_at > windowed.published_build_started_at
-            and transactions.created_at < windowed.recompute_from
+    select transactions_loaded_since.minute_at
+    from transactions_loaded_since
+    where transactions_loaded_since.created_at < (select windowed.recompute_from from windowed)
 
 ),
 

@@ -2,8 +2,10 @@
 
 -- Both input shapes brought to one row per minute and status: pre-aggregated counts and
 -- individual transactions add up, so a minute may come from either or both. Only the minutes
--- the build recomputes are read (through the indexes on the raw event times), with the
--- evaluation window's lookback before them.
+-- the build recomputes are read, with the evaluation window's lookback before them. The bound is a
+-- scalar subquery: a parameter the executor prunes day partitions with and probes the indexes on
+-- the raw event times with, so the cost follows the new minutes, not the history (a join to
+-- build_window read every partition).
 
 with
 
@@ -17,8 +19,9 @@ transaction_counts as (
 
     select stg_transaction_counts.*
     from {{ ref('stg_txmon_raw__transaction_counts') }} as stg_transaction_counts
-    inner join build_window
-        on stg_transaction_counts.observed_at >= build_window.lookback_from
+    where
+        stg_transaction_counts.observed_at
+        >= (select build_window.lookback_from from build_window)
 
 ),
 
@@ -26,8 +29,9 @@ transactions as (
 
     select stg_transactions.*
     from {{ ref('stg_txmon_raw__transactions') }} as stg_transactions
-    inner join build_window
-        on stg_transactions.created_at >= build_window.lookback_from
+    where
+        stg_transactions.created_at
+        >= (select build_window.lookback_from from build_window)
 
 ),
 

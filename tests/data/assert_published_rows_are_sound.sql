@@ -34,11 +34,15 @@ build_window as (
 
 ),
 
+-- A build writes rows only from its recompute_from on, so the event-time indexes find them
+-- without reading history (scalar subqueries: the bounds reach the index as parameters).
 new_minutes as (
 
     select fct_metric_minutes.*
     from {{ ref('fct_metric_minutes') }} as fct_metric_minutes
-    inner join build_window on fct_metric_minutes.build_id = build_window.build_id
+    where
+        fct_metric_minutes.build_id = (select build_window.build_id from build_window)
+        and fct_metric_minutes.minute_at >= (select build_window.recompute_from from build_window)
 
 ),
 
@@ -46,7 +50,9 @@ new_statuses as (
 
     select fct_metric_status.*
     from {{ ref('fct_metric_status') }} as fct_metric_status
-    inner join build_window on fct_metric_status.build_id = build_window.build_id
+    where
+        fct_metric_status.build_id = (select build_window.build_id from build_window)
+        and fct_metric_status.minute_at >= (select build_window.recompute_from from build_window)
 
 ),
 
@@ -54,7 +60,9 @@ new_events as (
 
     select fct_alert_events.*
     from {{ ref('fct_alert_events') }} as fct_alert_events
-    inner join build_window on fct_alert_events.build_id = build_window.build_id
+    where
+        fct_alert_events.build_id = (select build_window.build_id from build_window)
+        and fct_alert_events.minute_at >= (select build_window.recompute_from from build_window)
 
 ),
 
@@ -62,7 +70,9 @@ new_episodes as (
 
     select fct_anomaly_episodes.*
     from {{ ref('fct_anomaly_episodes') }} as fct_anomaly_episodes
-    inner join build_window on fct_anomaly_episodes.build_id = build_window.build_id
+    where
+        fct_anomaly_episodes.build_id = (select build_window.build_id from build_window)
+        and fct_anomaly_episodes.last_minute_at >= (select build_window.recompute_from from build_window)
 
 ),
 
