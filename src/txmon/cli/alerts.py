@@ -11,6 +11,7 @@ import click
 
 from txmon.cli.options import CONFIG_OPTION, CONTEXT, DATE_FORMATS, OUTPUT_FILE
 from txmon.core.errors import TxmonError
+from txmon.core.facts import DELIVERY_STATES
 
 
 @click.command(context_settings=CONTEXT)
@@ -37,7 +38,7 @@ def dispatch(config_path: Path | None, replay: bool, send: bool) -> None:
 
 
 @click.group(context_settings=CONTEXT, invoke_without_command=True)
-@click.option("--status", type=click.Choice(["pending", "sent", "failed", "suppressed"]))
+@click.option("--status", type=click.Choice(DELIVERY_STATES))
 @click.option(
     "--limit",
     type=click.IntRange(1, 1_000_000),

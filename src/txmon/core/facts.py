@@ -10,6 +10,7 @@ import csv
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
+from typing import Literal, get_args
 
 from txmon.core.paths import dbt_project_dir
 
@@ -73,3 +74,8 @@ EPISODE_MINUTE_FORMAT = "%Y-%m-%dT%H:%MZ"
 def episode_minute(moment: datetime) -> str:
     """A minute as written in episode ids and alert keys: `2025-07-15T12:47Z`."""
     return moment.astimezone(UTC).strftime(EPISODE_MINUTE_FORMAT)
+
+
+# Where a notification stands in the outbox (monitoring.alert_log.status).
+DeliveryState = Literal["pending", "sent", "failed", "suppressed"]
+DELIVERY_STATES: tuple[str, ...] = get_args(DeliveryState)

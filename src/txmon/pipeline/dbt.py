@@ -50,14 +50,17 @@ def dbt_vars(settings: Settings) -> dict[str, Any]:
 
 def dbt_environment(url: str, settings: Settings | None = None) -> dict[str, str]:
     """What a dbt process needs to see: the libpq variables that profiles.yml reads, the
-    settings file's [model] vars (dbt_project.yml reads TXMON_DBT_VARS), and no JIT: on these
-    short queries compiling a plan costs seconds whenever an estimate runs high."""
+    settings file's [model] vars (dbt_project.yml reads TXMON_DBT_VARS), no JIT (on these short
+    queries compiling a plan costs seconds whenever an estimate runs high), and tests selected
+    only when every model they read is built: with dbt's default a partial build such as
+    `--select +fct_metric_minutes` also runs a test reaching a table it did not build and fails."""
     chosen = settings if settings is not None else load_settings()
     options = os.environ.get("PGOPTIONS", "")
     return {
         **libpq_environment(url),
         "TXMON_DBT_VARS": json.dumps(dbt_vars(chosen), sort_keys=True),
         "PGOPTIONS": f"{options} -c jit=off".strip(),
+        "DBT_INDIRECT_SELECTION": os.environ.get("DBT_INDIRECT_SELECTION", "buildable"),
     }
 
 

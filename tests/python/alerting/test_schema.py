@@ -3,9 +3,11 @@ from before the rename of consecutive_minutes migrated in place."""
 
 from __future__ import annotations
 
+import re
+
 from helpers import rows
 from txmon.alerting.schema import alerting_ddl, ensure_alert_tables
-from txmon.core.facts import PUBLIC_SCHEMA
+from txmon.core.facts import DELIVERY_STATES, PUBLIC_SCHEMA
 from txmon.db.connection import connect
 
 TABLES = ["alert_log", "alert_silences", "build_runs", "dispatch_runs"]
@@ -90,3 +92,16 @@ def test_the_ddl_names_the_public_schema_and_alters_nothing_twice() -> None:
     assert text.count("alter table") == 1  # only the rename of consecutive_minutes
     assert "{" not in text  # every placeholder filled in
     assert f'create table if not exists "{PUBLIC_SCHEMA}".alert_log' in text
+
+
+def test_the_delivery_states_are_the_ones_the_table_accepts(database_url: str) -> None:
+    with connect(database_url, autocommit=True) as conn:
+        ensure_alert_tables(conn)
+    (definition,) = rows(
+        database_url,
+        "select pg_get_constraintdef(oid) from pg_constraint"
+        " where conrelid = %s::regclass and contype = 'c'",
+        (f"{PUBLIC_SCHEMA}.alert_log",),
+    )[0]
+    accepted = re.findall(r"'(\w+)'::text", definition)
+    assert tuple(accepted) == DELIVERY_STATES

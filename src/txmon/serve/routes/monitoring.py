@@ -2,12 +2,13 @@
 
 # No `from __future__ import annotations`: FastAPI reads the route signatures at run time.
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
 from txmon.alerting import log as alert_log
 from txmon.alerting.log import LogEntry
+from txmon.core.facts import DeliveryState
 from txmon.pipeline import views
 from txmon.pipeline.views import Episode, MetricStatus
 from txmon.serve.dependencies import ServedDatabase
@@ -64,7 +65,7 @@ def get_alerts(
         QueryTime, Query(description="Only alerts for minutes from this time.")
     ] = None,
     status: Annotated[
-        Literal["pending", "sent", "failed", "suppressed"] | None,
+        DeliveryState | None,
         Query(description="Only notifications in this delivery state."),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_ALERTS, description="At most this many.")] = 500,
