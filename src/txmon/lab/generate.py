@@ -8,6 +8,9 @@ data (`<stem>.labels.csv`), so what the monitor finds can be compared with what 
 Two shapes are written from the same per-minute draw (`minute_counts`, with the random draws
 of `txmon.lab.traffic`): aggregated counts (`timestamp,status,count`) and one row per
 transaction. Everything is deterministic from the seed; only the standard library is used.
+
+A little over 400 lines: the incident kinds, their placement and the writers share one
+configuration and one draw order, and splitting them would change the generated files.
 """
 
 from __future__ import annotations
