@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 
 import psycopg
+import pytest
+import yaml
 
+from conftest import REPO_ROOT
 from txmon.db.connection import connect
 from txmon.pipeline import views
 from txmon.pipeline.views import PUBLIC_VIEWS, existing_relations, has_relation
@@ -68,3 +72,27 @@ def test_worst_severity_follows_the_seeds_order() -> None:
     assert views.worst_severity(statuses) == "SEVERE"
     assert views.worst_severity(statuses[:1] + statuses[2:]) == "WARNING"
     assert views.worst_severity([]) == "HEALTHY"
+
+
+PUBLIC_MODELS = REPO_ROOT / "models" / "marts" / "public" / "_public__models.yml"
+
+
+@pytest.mark.parametrize(
+    ("view", "record"),
+    [
+        ("current_status", views.MetricStatus),
+        ("anomaly_episodes", views.Episode),
+        ("metric_minutes", views.MinutePoint),
+    ],
+)
+def test_the_readers_read_only_what_the_views_contract_declares(view: str, record: type) -> None:
+    # The views' dbt contract is enforced at build time; a reader field outside it would break
+    # only when a build changed the view.
+    document = yaml.safe_load(PUBLIC_MODELS.read_text())
+    (model,) = [model for model in document["models"] if model["name"] == view]
+    declared = {column["name"] for column in model["columns"]}
+    fields = {field.name for field in dataclasses.fields(record)}
+    # A point of a series may carry the minute's severity, which metric_status adds.
+    if view == "metric_minutes":
+        fields.discard("severity")
+    assert fields <= declared, fields - declared
