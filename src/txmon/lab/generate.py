@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from txmon.ingest.fields import COUNTS_COLUMNS, EVENTS_FIELDS
 from txmon.lab import traffic
 
 STATUSES: tuple[str, ...] = (
@@ -81,20 +82,10 @@ WARMUP_MINUTES = 6 * 60  # the monitor needs history before the first default in
 INCIDENT_GAP_MINUTES = 60  # quiet time between default incidents so each one ends cleanly
 
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
-COUNTS_HEADER = ("timestamp", "status", "count")
+# The input shapes as txmon reads them (txmon.ingest.fields holds the schema).
+COUNTS_HEADER = COUNTS_COLUMNS
 LABELS_HEADER = ("kind", "metric", "started_at", "ended_at", "minutes", "magnitude")
-EVENTS_HEADER = (
-    "transaction_id",
-    "created_at",
-    "status",
-    "amount",
-    "channel",
-    "product",
-    "acquirer",
-    "card_type",
-    "auth_code",
-    "duration_ms",
-)
+EVENTS_HEADER = tuple(field.name for field in EVENTS_FIELDS)
 
 
 @dataclass(frozen=True)

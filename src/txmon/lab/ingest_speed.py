@@ -18,6 +18,7 @@ from pathlib import Path
 
 from txmon.core.errors import TxmonError
 from txmon.db.connection import connect, scratch_database
+from txmon.ingest.fields import COUNTS_COLUMNS
 from txmon.ingest.files import load_file
 from txmon.ingest.raw_tables import ensure_raw_tables
 
@@ -61,7 +62,7 @@ def write_counts_file(
         return written < target if minutes is None else minute < minutes
 
     with path.open("w", encoding="utf-8", newline="") as handle:
-        handle.write("timestamp,status,count" + ends[0])
+        handle.write(",".join(COUNTS_COLUMNS) + ends[0])
         while more():
             block = []
             for _ in range(_WRITE_BLOCK // len(_STATUSES)):

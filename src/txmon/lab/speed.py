@@ -30,6 +30,7 @@ from txmon.core.config import Rules, Settings
 from txmon.core.facts import RAW_SCHEMA
 from txmon.core.paths import private_dir, txmon_home
 from txmon.db.connection import connect, database_url, scratch_database
+from txmon.ingest.fields import COUNTS_COLUMNS
 from txmon.ingest.files import load_file
 from txmon.lab import generate
 from txmon.lab.ingest_speed import target_file_speed
@@ -136,7 +137,7 @@ def _peak_mib(who: int) -> float:
 
 def _minute_file(folder: Path, minute: datetime, counts: dict[str, int]) -> Path:
     path = folder / f"minute-{minute:%Y%m%d%H%M}.csv"
-    lines = ["timestamp,status,count"]
+    lines = [",".join(COUNTS_COLUMNS)]
     lines += [f"{minute:%Y-%m-%d %H:%M:%S},{status},{count}" for status, count in counts.items()]
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -226,7 +227,7 @@ def run_history(
 
 def _write_counts(path: Path, minutes: Sequence[tuple[datetime, dict[str, int]]]) -> None:
     with path.open("w") as out:
-        out.write("timestamp,status,count\n")
+        out.write(",".join(COUNTS_COLUMNS) + "\n")
         for minute, counts in minutes:
             stamp = minute.strftime("%Y-%m-%d %H:%M:%S")
             for status, count in counts.items():
