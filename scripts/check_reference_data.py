@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 from txmon.alerting.channels.config import build_channels
-from txmon.alerting.outbox import run_dispatch
+from txmon.alerting.outbox import replay_history
 from txmon.core.config import Rules, Settings
 from txmon.db.connection import connect, database_url, scratch_database
 from txmon.ingest.files import load_file
@@ -103,13 +104,8 @@ def check_anomaly_file(server: str, path: Path, failures: list[str]) -> None:
 def replay_counts(url: str) -> dict[str, int]:
     """Notifications a live dispatcher would have sent over the whole file (one channel)."""
     settings = Settings(rules=Rules(stale_after_minutes=0))
-    run_dispatch(url, settings, build_channels(settings.channels), replay=True)
-    with connect(url) as conn:
-        return dict(
-            conn.execute(
-                "select event_type, count(*) from monitoring.alert_log group by 1 order by 1"
-            ).fetchall()
-        )
+    replay = replay_history(url, settings, build_channels(settings.channels))
+    return dict(sorted(Counter(row.notification.event_type for row in replay.to_send).items()))
 
 
 def report_normal_file(server: str, path: Path) -> None:

@@ -7,6 +7,7 @@ secrets come from the environment:
 - SUPERSET_SECRET_KEY: the key that signs sessions and encrypts stored database passwords; when
   absent, the one `txmon superset up` generated and keeps in TXMON_SUPERSET_HOME/secret_key.
 - SUPERSET_METADATA_URI: a metadata database other than the SQLite file, if wanted.
+- TXMON_PUBLIC_SCHEMA: the schema of txmon's public views, when not `monitoring`.
 """
 
 from __future__ import annotations
@@ -49,6 +50,10 @@ DEFAULT_RELATIVE_END_TIME = "now"
 # from the latest minute in the data, so a backfill or a stalled feed still shows its last hours.
 TIME_WINDOW_HOURS = {"6h": 6, "12h": 12, "24h": 24, "48h": 48}
 _COLUMN = re.compile(r"[a-z_][a-z0-9_]*")
+# The schema of txmon's public views (txmon.core.facts.PUBLIC_SCHEMA, which txmon checks first).
+PUBLIC_SCHEMA = os.environ.get("TXMON_PUBLIC_SCHEMA", "").strip() or "monitoring"
+if not _COLUMN.fullmatch(PUBLIC_SCHEMA):
+    raise RuntimeError(f"TXMON_PUBLIC_SCHEMA={PUBLIC_SCHEMA!r} is not a schema name")
 
 
 def time_window_condition(column: str, chosen: list[object] | None = None) -> str:
@@ -63,7 +68,7 @@ def time_window_condition(column: str, chosen: list[object] | None = None) -> st
     if hours is None:
         return "true"
     return (
-        f"{column} > (select max(minute_at) from monitoring.metric_minutes)"
+        f"{column} > (select max(minute_at) from {PUBLIC_SCHEMA}.metric_minutes)"
         f" - interval '{hours} hours'"
     )
 

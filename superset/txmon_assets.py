@@ -11,17 +11,20 @@ the dashboard and keep stale charts, datasets and database URI. It then points e
 saved query context at the dataset it landed on.
 
 The database URI comes from TXMON_SUPERSET_DATABASE_URI (not an argument, so that its password
-stays out of process listings). Used by `txmon superset up` and by the compose service.
+stays out of process listings). The datasets read schema `monitoring`, or TXMON_PUBLIC_SCHEMA
+when txmon's public views live elsewhere. Used by `txmon superset up` and by the compose service.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import uuid
 import zipfile
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import yaml
@@ -31,6 +34,27 @@ ASSETS_DIR = Path(__file__).resolve().parent / "assets"
 BUNDLE_ROOT = "txmon_assets"
 DATABASE_FILE = Path("databases") / "txmon.yaml"
 METADATA_FILE = Path("metadata.yaml")
+DATASETS_DIR = "datasets"
+# The schema the committed datasets name; TXMON_PUBLIC_SCHEMA replaces it.
+ASSETS_SCHEMA = "monitoring"
+_SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+
+def public_schema() -> str:
+    """The schema of txmon's public views (txmon.core.facts.PUBLIC_SCHEMA)."""
+    name = os.environ.get("TXMON_PUBLIC_SCHEMA", "").strip() or ASSETS_SCHEMA
+    if not _SCHEMA_NAME.fullmatch(name):
+        raise SystemExit(f"txmon_assets: TXMON_PUBLIC_SCHEMA={name!r} is not a schema name")
+    return name
+
+
+def in_schema(dataset: dict[str, Any], schema: str) -> dict[str, Any]:
+    """The dataset reading `schema` instead of the committed one."""
+    sql = dataset.get("sql")
+    if sql:
+        dataset["sql"] = re.sub(rf"\b{ASSETS_SCHEMA}\.", f"{schema}.", sql)
+    dataset["schema"] = schema
+    return dataset
 
 
 def chart_uuids() -> list[uuid.UUID]:
@@ -43,6 +67,7 @@ def chart_uuids() -> list[uuid.UUID]:
 def bundle_contents(database_uri: str, bundle_type: str) -> dict[str, str]:
     """The bundle's files by path inside the zip, with the database URI filled in."""
     password = unquote(urlsplit(database_uri).password or "")
+    schema = public_schema()
     contents = {}
     for path in sorted(ASSETS_DIR.rglob("*.yaml")):
         relative = path.relative_to(ASSETS_DIR)
@@ -52,6 +77,8 @@ def bundle_contents(database_uri: str, bundle_type: str) -> dict[str, str]:
             document["password"] = password
         elif relative == METADATA_FILE:
             document["type"] = bundle_type
+        elif relative.parts[0] == DATASETS_DIR:
+            document = in_schema(document, schema)
         contents[f"{BUNDLE_ROOT}/{relative.as_posix()}"] = yaml.safe_dump(document, sort_keys=False)
     return contents
 

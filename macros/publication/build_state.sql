@@ -15,9 +15,10 @@
 {%- endmacro %}
 
 
-{#- The schema of txmon's internal tables (build state, intermediate and fact models). -#}
+{#- The schema of txmon's internal tables (build state, intermediate and fact models): the
+    target's own (`txmon` on prod), where every node without a schema of its own lands. -#}
 {% macro internal_schema() -%}
-    {{ return(generate_schema_name('txmon', none) | trim) }}
+    {{ return(generate_schema_name(none, none) | trim) }}
 {%- endmacro %}
 
 
@@ -72,10 +73,11 @@
     {{- rename_stored_columns() }}
     {%- if is_building() %}
     -- One build at a time: a second one fails at once instead of mixing its rows with ours.
-    -- The lock belongs to this session and ends with it, also when the process dies.
+    -- The lock belongs to this session and ends with it, also when the process dies. It is the
+    -- target's ('txmon.build' on prod): a dev build beside prod neither waits nor blocks.
     do $$
     begin
-        if not pg_try_advisory_lock(hashtext('txmon.build')) then
+        if not pg_try_advisory_lock(hashtext('{{ schema }}.build')) then
             raise exception 'another txmon build is running on this database';
         end if;
     end
@@ -162,7 +164,7 @@
     update {{ schema }}.build_log set finished_at = clock_timestamp()
     where build_id = {{ current_build_id() }};
     {%- endif %}
-    select pg_advisory_unlock(hashtext('txmon.build'));
+    select pg_advisory_unlock(hashtext('{{ schema }}.build'));
     commit;
 {% endmacro %}
 

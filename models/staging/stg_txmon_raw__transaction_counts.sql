@@ -1,8 +1,12 @@
+-- The counts input: txmon's own raw table, a table of yours or a seed, as the var counts_source
+-- says (macros/inputs/inputs.sql), always with txmon's columns.
+{%- set input = txmon_input('counts') %}
+
 with
 
 source as (
 
-    select * from {{ source('txmon_raw', 'transaction_counts') }}
+    {{ input_rows(input) }}
 
 ),
 

@@ -1,8 +1,12 @@
+-- The transactions input: txmon's own raw table, a table of yours or a seed, as the var
+-- transactions_source says (macros/inputs/inputs.sql), always with txmon's columns.
+{%- set input = txmon_input('transactions') %}
+
 with
 
 source as (
 
-    select * from {{ source('txmon_raw', 'transactions') }}
+    {{ input_rows(input) }}
 
 ),
 

@@ -27,6 +27,10 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from txmon.alerting.channels.config import build_channels
 from txmon.alerting.notification import Channel, DeliveryError, Notification
+from txmon.alerting.outbox import run_dispatch
+from txmon.core.config import Delivery, Rules, Settings
+from txmon.core.facts import PUBLIC_SCHEMA
+from txmon.db.connection import connect
 
 NOTIFICATION = Notification(
     dedup_key="failed_rate@2025-07-15T12:47Z:ESCALATION:WARNING",
@@ -93,6 +97,31 @@ def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def deliver_after_an_outage(
+    url: str, channel: dict[str, Any], receiver: WebServer, up_status: int, rules: Rules
+) -> list[Recorded]:
+    """Dispatch what the built history at `url` calls for to `channel` while `receiver`
+    answers 503, then once more after it comes back answering `up_status`; the requests of
+    that second dispatch, which sends every notification again, in the order they were
+    queued. Returns them once every notification was sent."""
+    channels = build_channels([channel])
+    receiver.default = 503
+    # Retries far off: the first dispatch tries each notification exactly once.
+    down = Delivery(retry_base_seconds=300, retry_max_seconds=300, max_wait_seconds=0)
+    first = run_dispatch(url, Settings(rules=rules, delivery=down), channels)
+    assert first.delivery is not None and first.queue.queued > 0
+    assert (first.delivery.sent, first.delivery.waiting) == (0, first.queue.queued)
+    assert len(receiver.requests) == first.queue.queued
+    with connect(url) as conn:  # the retries fall due
+        conn.execute(f"update {PUBLIC_SCHEMA}.alert_log set next_attempt_at = now()")
+    receiver.default = up_status
+    up = Delivery(max_wait_seconds=0)
+    second = run_dispatch(url, Settings(rules=rules, delivery=up), channels)
+    assert second.delivery is not None
+    assert (second.queue.queued, second.delivery.sent) == (0, first.queue.queued)
+    return receiver.requests[first.queue.queued :]
 
 
 def email_config(port: int, **extra: Any) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """From alert events to delivered notifications.
 
 - `notification`: the Notification, DeliveryError and the Channel protocol.
-- `render`: how a notification reads (text, Slack, e-mail, JSON payload).
+- `render`: how a notification reads (text, Slack, Teams, e-mail, JSON payload).
 - `transport`: the HTTP POST (httpx) and TLS settings the channels use.
 - `channels/`: one module per channel kind, and `channels.config` that builds them from
   the [[channels]] settings.

@@ -52,6 +52,9 @@ $$;
 
 create index if not exists alert_log_pending_idx
     on {schema}.alert_log (next_attempt_at) where status = 'pending';
+-- The sender's per-episode ordering check looks for an earlier pending row of the same episode.
+create index if not exists alert_log_pending_episode_idx
+    on {schema}.alert_log (channel, episode_id, notification_id) where status = 'pending';
 create index if not exists alert_log_minute_at_idx on {schema}.alert_log (minute_at);
 
 -- Planned quiet: notifications for matching metrics within [starts_at, ends_at) are logged as
@@ -67,15 +70,33 @@ create table if not exists {schema}.alert_silences (
 );
 
 -- One row per dispatcher run, written in the same transaction as the notifications it queued.
+-- 'replay' is the mode older txmon logged the history in; replays now write nothing.
 create table if not exists {schema}.dispatch_runs (
     run_id bigserial primary key,
     started_at timestamptz not null default now(),
-    mode text not null check (mode in ('live', 'replay')),
+    mode text not null constraint dispatch_runs_mode_check
+        check (mode in ('live', 'backfill', 'replay')),
     latest_minute_at timestamptz,
     queued integer not null default 0,
     suppressed integer not null default 0,
     is_stale boolean not null default false
 );
+
+-- Tables made before backfills existed take them too.
+do $$
+begin
+    if not exists (
+        select from pg_constraint
+        where conrelid = to_regclass(quote_ident({schema_name}) || '.dispatch_runs')
+          and conname = 'dispatch_runs_mode_check'
+          and pg_get_constraintdef(oid) like '%backfill%'
+    ) then
+        alter table {schema}.dispatch_runs drop constraint if exists dispatch_runs_mode_check;
+        alter table {schema}.dispatch_runs add constraint dispatch_runs_mode_check
+            check (mode in ('live', 'backfill', 'replay'));
+    end if;
+end
+$$;
 
 -- One row per scheduled build: the API's /health reports the last one.
 create table if not exists {schema}.build_runs (

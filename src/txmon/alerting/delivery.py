@@ -21,10 +21,18 @@ from txmon.db.connection import dict_rows
 
 _CLAIM_SQL = f"""
 select notification_id, channel, attempts, {", ".join(NOTIFICATION_FIELDS)}
-from {PUBLIC_SCHEMA}.alert_log
+from {PUBLIC_SCHEMA}.alert_log as candidate
 where status = 'pending' and next_attempt_at <= now()
+  -- Per channel, an episode's notifications go out in the order they were queued: a retried
+  -- ALERT must not be overtaken by its own RECOVERY (Alertmanager would fire it again).
+  and not exists (
+      select from {PUBLIC_SCHEMA}.alert_log as earlier
+      where earlier.channel = candidate.channel
+        and earlier.episode_id = candidate.episode_id
+        and earlier.status = 'pending'
+        and earlier.notification_id < candidate.notification_id)
 order by next_attempt_at, notification_id
-for update skip locked
+for update of candidate skip locked
 limit 1
 """
 

@@ -103,12 +103,17 @@ def prototype_records(conn: psycopg.Connection) -> list[dict[str, Any]]:
     ]
 
 
+def prototype_json(conn: psycopg.Connection) -> tuple[str, int]:
+    """The log as the text of alert_log.json, and the number of notifications in it."""
+    records = prototype_records(conn)
+    return json.dumps(records, indent=2) + "\n", len(records)
+
+
 def export_prototype_json(conn: psycopg.Connection, path: Path) -> int:
     """Write the log to `path` whole or not at all: a failed write leaves any earlier file."""
-    records = prototype_records(conn)
-    text = json.dumps(records, indent=2) + "\n"
+    text, count = prototype_json(conn)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        # Into a folder that exists: a typo in a path must not scatter folders.
         handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
         try:
             with os.fdopen(handle, "w", encoding="utf-8") as output:
@@ -118,4 +123,15 @@ def export_prototype_json(conn: psycopg.Connection, path: Path) -> int:
             Path(temporary).unlink(missing_ok=True)
     except OSError as error:
         raise TxmonError(f"cannot write {path}: {error.strerror or error}") from error
-    return len(records)
+    return count
+
+
+def notification_counts(conn: psycopg.Connection) -> dict[tuple[str, str], int]:
+    """Rows of the alert log by (channel, status); empty while no dispatcher has created it.
+    Read-only, like `entries`."""
+    if not has_relation(conn, "alert_log"):
+        return {}
+    rows = conn.execute(
+        f"select channel, status, count(*) from {PUBLIC_SCHEMA}.alert_log group by 1, 2"
+    ).fetchall()
+    return {(channel, status): int(count) for channel, status, count in rows}

@@ -3,16 +3,23 @@ then `txmon.alerting.delivery` sends it; `run_dispatch` does both.
 
 Queueing reads the public views (alert_events, metric_status, metric_minutes) and writes each
 row under a unique dedup key, so any number of runs, rebuilds or concurrent dispatchers queue
-each notification once. A row enters the log pending, or suppressed with the reason (a replay,
-a silence, an event too old when first seen, a recovery from an alert nobody was sent).
+each notification once. A row enters the log pending, or suppressed with the reason (a silence,
+an event too old when first seen, a recovery from an alert nobody was sent, a backfill).
+
+Three modes share one set of rules (`_disposition`, `_log_rows`): live (queue what is new and
+deliver it), backfill (log the whole history as handled, send nothing; an episode still open
+then counts as alerted, so its next escalation and its recovery are sent) and replay
+(`replay_history`: what a live dispatcher would have sent over the history, in a read-only
+transaction that writes nothing).
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import psycopg
 
@@ -23,12 +30,20 @@ from txmon.alerting.silences import Silence, read_silences
 from txmon.core.config import Rules, Settings
 from txmon.core.errors import TxmonError
 from txmon.core.facts import PUBLIC_SCHEMA, episode_minute, severity_rank
+from txmon.core.formatting import format_minutes
 from txmon.db.connection import connect, dict_rows
 from txmon.pipeline.views import VIEWS_MISSING, has_relation
 
 # The tier from which an episode is urgent: reminders repeat while it lasts, and txmon's own
 # alerts (stale data, failing builds) carry it.
 URGENT_SEVERITY = "CRITICAL"
+
+# live: queue what is new and deliver it; backfill: log the history as handled, send nothing;
+# replay: say what live dispatching would have sent over the history, write nothing.
+Mode = Literal["live", "backfill", "replay"]
+# The reason a backfilled row carries. Such a row counts as an alert that went out: the
+# history was handled elsewhere, so an open episode's next changes are sent.
+BACKFILL_REASON = "backfill: handled before live dispatching"
 
 _EVENTS_SQL = f"""
 select alert_event_id as dedup_key, metric_name, episode_id, event_type, severity,
@@ -59,8 +74,7 @@ due as (
 select episode_id || ':REMINDER:' || (minutes_urgent / %(interval)s) as dedup_key,
        metric_name, episode_id, 'REMINDER' as event_type, severity,
        severity as previous_severity, minute_at, episode_minutes, value, threshold, baseline,
-       upper(metric_name) || ' still ' || severity || ' after ' || episode_minutes || ' minutes'
-           as message
+       '' as message
 from due
 where minutes_urgent > 0 and minutes_urgent %% %(interval)s = 0
 """
@@ -82,6 +96,9 @@ class QueueResult:
     suppressed: int
     latest_minute_at: datetime | None
     is_stale: bool
+    mode: Mode = "live"
+    # Episodes still open when a backfill marked their history handled.
+    open_episodes: int = 0
 
 
 def _urgent_rank() -> int:
@@ -96,7 +113,12 @@ def candidate_notifications(conn: psycopg.Connection, rules: Rules) -> list[Noti
     rows = dict_rows(conn, _EVENTS_SQL)
     if rules.repeat_interval_minutes > 0:
         params = {"interval": rules.repeat_interval_minutes, "urgent_rank": _urgent_rank()}
-        rows += dict_rows(conn, _REMINDERS_SQL, params)
+        for reminder in dict_rows(conn, _REMINDERS_SQL, params):
+            length = format_minutes(reminder["episode_minutes"])
+            reminder["message"] = (
+                f"{reminder['metric_name'].upper()} still {reminder['severity']} after {length}"
+            )
+            rows.append(reminder)
     notifications = [Notification.from_row(row) for row in rows]
     return sorted(notifications, key=lambda n: (n.minute_at, n.dedup_key))
 
@@ -143,7 +165,7 @@ def stale_notification(
         "STALE",
         latest_minute_at,
         minutes,
-        f"No new data for {minutes} minutes: the latest minute is {stamp}; "
+        f"No new data for {format_minutes(minutes)}: the latest minute is {stamp}; "
         "metrics are not being judged",
     )
 
@@ -157,10 +179,13 @@ def _was_stale(conn: psycopg.Connection) -> bool:
 
 
 def _alerted_episodes(conn: psycopg.Connection) -> set[tuple[str | None, str]]:
-    """(episode, channel) pairs with an alert sent or on its way: a RECOVERY needs one."""
+    """(episode, channel) pairs with an alert sent, on its way or backfilled as handled: a
+    RECOVERY needs one."""
     rows = conn.execute(
         f"select distinct episode_id, channel from {PUBLIC_SCHEMA}.alert_log"
-        " where event_type <> 'RECOVERY' and status in ('pending', 'sent')"
+        " where event_type <> 'RECOVERY'"
+        "   and (status in ('pending', 'sent') or suppressed_reason = %s)",
+        (BACKFILL_REASON,),
     ).fetchall()
     return {(episode_id, channel) for episode_id, channel in rows}
 
@@ -168,19 +193,19 @@ def _alerted_episodes(conn: psycopg.Connection) -> set[tuple[str | None, str]]:
 def _disposition(
     notification: Notification,
     *,
-    replay: bool,
-    send: bool,
+    mode: Mode,
     oldest_sendable: datetime | None,
     silences: Sequence[Silence],
 ) -> tuple[str, str | None]:
-    """The status a new notification enters the log with, and why it is not sent if not."""
-    if replay and not send:
-        return "suppressed", "replay"
+    """The status a new notification enters the log with, and why it is not sent if not.
+    A replay judges each event as a live dispatcher would have when it was new."""
     silence = next((silence for silence in silences if silence.matches(notification)), None)
     if silence is not None:
         return "suppressed", f"silenced: {silence.reason}"
+    if mode == "backfill":
+        return "suppressed", BACKFILL_REASON
     if (
-        not replay
+        mode == "live"
         and oldest_sendable is not None
         and notification.event_type != "STALE"
         and notification.minute_at < oldest_sendable
@@ -189,14 +214,34 @@ def _disposition(
     return "pending", None
 
 
+@dataclass(frozen=True)
+class LogRow:
+    """A notification for one channel, with the status it enters the log with (pending: to
+    be sent) and why it is not sent if not."""
+
+    notification: Notification
+    channel: str
+    status: str
+    suppressed_reason: str | None
+
+    def params(self) -> dict[str, Any]:
+        return {
+            **{name: getattr(self.notification, name) for name in NOTIFICATION_FIELDS},
+            "channel": self.channel,
+            "status": self.status,
+            "suppressed_reason": self.suppressed_reason,
+        }
+
+
 def _log_rows(
     notifications: Sequence[Notification],
     channels: Sequence[Channel],
     dispositions: Sequence[tuple[str, str | None]],
     alerted: set[tuple[str | None, str]],
-) -> list[dict[str, Any]]:
+) -> list[LogRow]:
     """One row per notification and accepting channel. A RECOVERY goes only where an alert of
-    its episode went: recovering from an alert nobody saw is noise."""
+    its episode went (or was backfilled as handled): recovering from an alert nobody saw is
+    noise."""
     rows = []
     for notification, (status, reason) in zip(notifications, dispositions, strict=True):
         for channel in channels:
@@ -205,23 +250,26 @@ def _log_rows(
             row_status, row_reason = status, reason
             episode = (notification.episode_id, channel.name)
             is_recovery = notification.event_type == "RECOVERY"
+            counts_as_alert = row_status == "pending" or row_reason == BACKFILL_REASON
             if is_recovery and row_status == "pending" and episode not in alerted:
                 row_status, row_reason = "suppressed", "no alert was sent for this episode"
-            elif not is_recovery and row_status == "pending":
+            elif not is_recovery and counts_as_alert:
                 alerted.add(episode)
-            rows.append(
-                {
-                    **{name: getattr(notification, name) for name in NOTIFICATION_FIELDS},
-                    "channel": channel.name,
-                    "status": row_status,
-                    "suppressed_reason": row_reason,
-                }
-            )
+            rows.append(LogRow(notification, channel.name, row_status, row_reason))
     return rows
 
 
+def _open_episodes(rows: Sequence[LogRow]) -> int:
+    """Episodes with alerts among the rows and no recovery yet."""
+    alerted = {row.notification.episode_id for row in rows if row.notification.episode_id}
+    recovered = {
+        row.notification.episode_id for row in rows if row.notification.event_type == "RECOVERY"
+    }
+    return len(alerted - recovered)
+
+
 def _what_is_due(
-    conn: psycopg.Connection, rules: Rules, *, replay: bool, extra: Sequence[Notification]
+    conn: psycopg.Connection, rules: Rules, *, mode: Mode, extra: Sequence[Notification]
 ) -> tuple[datetime | None, list[Notification], Notification | None]:
     """The newest minute, every notification the data and the caller ask for, and the STALE
     alert when the data are stale (it is among the notifications only if it is new)."""
@@ -240,11 +288,33 @@ def _what_is_due(
         # A view dropped between the check and the read: the same as no views at all.
         raise TxmonError(VIEWS_MISSING) from error
     notifications.extend(extra)
-    stale = None if replay else stale_notification(latest, now, rules)
+    stale = stale_notification(latest, now, rules) if mode == "live" else None
     # One STALE per stale period: the first run that finds the data stale raises it.
     if stale is not None and not _was_stale(conn):
         notifications.append(stale)
     return latest, notifications, stale
+
+
+def _planned_rows(
+    conn: psycopg.Connection,
+    settings: Settings,
+    channels: Sequence[Channel],
+    *,
+    mode: Mode,
+    silences: Sequence[Silence],
+    alerted: set[tuple[str | None, str]],
+    extra: Sequence[Notification] = (),
+) -> tuple[datetime | None, list[LogRow], Notification | None]:
+    """The newest minute, every row the data call for (old or new) with the status it would
+    enter the log with, and the STALE alert when the data are stale (live mode only)."""
+    rules = settings.rules
+    latest, notifications, stale = _what_is_due(conn, rules, mode=mode, extra=extra)
+    oldest_sendable = latest - timedelta(minutes=rules.max_event_age_minutes) if latest else None
+    dispositions = [
+        _disposition(notification, mode=mode, oldest_sendable=oldest_sendable, silences=silences)
+        for notification in notifications
+    ]
+    return latest, _log_rows(notifications, channels, dispositions, alerted), stale
 
 
 def queue_notifications(
@@ -252,48 +322,121 @@ def queue_notifications(
     settings: Settings,
     channels: Sequence[Channel],
     *,
-    replay: bool = False,
-    send: bool = False,
+    backfill: bool = False,
     extra: Sequence[Notification] = (),
 ) -> QueueResult:
     """Write what is new into the outbox, in one transaction with the run's own record.
-    `extra` are notifications the caller raises itself (the scheduler's failed builds)."""
-    rules = settings.rules
+    `extra` are notifications the caller raises itself (the scheduler's failed builds).
+    With `backfill`, everything enters the log as handled and nothing is sent."""
+    mode: Mode = "backfill" if backfill else "live"
     with conn.transaction():
         ensure_alert_tables(conn)
         # One queuer at a time; a second one then finds everything already logged.
         conn.execute("select pg_advisory_xact_lock(hashtext('txmon.alerting.outbox.queue'))")
-        latest, notifications, stale = _what_is_due(conn, rules, replay=replay, extra=extra)
-        oldest_sendable = (
-            latest - timedelta(minutes=rules.max_event_age_minutes) if latest else None
+        latest, rows, stale = _planned_rows(
+            conn,
+            settings,
+            channels,
+            mode=mode,
+            silences=read_silences(conn),
+            alerted=_alerted_episodes(conn),
+            extra=extra,
         )
-        silences = read_silences(conn)
-        dispositions = [
-            _disposition(
-                notification,
-                replay=replay,
-                send=send,
-                oldest_sendable=oldest_sendable,
-                silences=silences,
-            )
-            for notification in notifications
-        ]
-        rows = _log_rows(notifications, channels, dispositions, _alerted_episodes(conn))
         queued = suppressed = 0
         with conn.cursor() as cursor:
             for row in rows:
-                cursor.execute(_INSERT_SQL, row)
+                cursor.execute(_INSERT_SQL, row.params())
                 if cursor.rowcount == 1:
-                    if row["status"] == "pending":
+                    if row.status == "pending":
                         queued += 1
                     else:
                         suppressed += 1
         conn.execute(
             f"insert into {PUBLIC_SCHEMA}.dispatch_runs"
             " (mode, latest_minute_at, queued, suppressed, is_stale) values (%s, %s, %s, %s, %s)",
-            ("replay" if replay else "live", latest, queued, suppressed, stale is not None),
+            (mode, latest, queued, suppressed, stale is not None),
         )
-    return QueueResult(queued, suppressed, latest, stale is not None)
+    open_episodes = _open_episodes(rows) if backfill else 0
+    return QueueResult(queued, suppressed, latest, stale is not None, mode, open_episodes)
+
+
+@dataclass(frozen=True)
+class Replay:
+    """What a live dispatcher would have done over the whole history: every row it would
+    have logged, oldest first, pending ones being those it would have sent."""
+
+    rows: list[LogRow]
+    latest_minute_at: datetime | None
+
+    @property
+    def to_send(self) -> list[LogRow]:
+        return [row for row in self.rows if row.status == "pending"]
+
+    def text(self) -> str:
+        sent = Counter(row.notification.event_type for row in self.to_send)
+        held = Counter(row.suppressed_reason for row in self.rows if row.status != "pending")
+        episodes = {row.notification.episode_id for row in self.to_send}
+        parts = [
+            f"would send {len(self.to_send)}"
+            + (f" ({', '.join(f'{k} {n}' for k, n in sorted(sent.items()))})" if sent else "")
+            + f" for {len(episodes)} episodes",
+            f"would log {sum(held.values())} as suppressed"
+            + (f" ({'; '.join(f'{k}: {n}' for k, n in sorted(held.items()))})" if held else ""),
+        ]
+        return "replay (nothing written): " + ", ".join(parts)
+
+
+def replay_history(url: str, settings: Settings, channels: Sequence[Channel]) -> Replay:
+    """Every notification of the history, judged as a live dispatcher running every minute
+    would have judged it (silences included; no event is too old when it is new), in a
+    read-only transaction: the log, the silences and the run records stay as they were."""
+    with connect(url, autocommit=True) as conn, conn.transaction():
+        conn.execute("set transaction read only")
+        if not has_relation(conn, "alert_events"):
+            raise TxmonError(VIEWS_MISSING)
+        silences = read_silences(conn) if has_relation(conn, "alert_silences") else []
+        latest, rows, _ = _planned_rows(
+            conn, settings, channels, mode="replay", silences=silences, alerted=set()
+        )
+    return Replay(rows, latest)
+
+
+@dataclass(frozen=True)
+class BackfillPlan:
+    """What `txmon dispatch --backfill` would log as handled: the rows not in the log yet."""
+
+    new_rows: int
+    open_episodes: int
+    latest_minute_at: datetime | None
+
+    def question(self) -> str:
+        through = episode_minute(self.latest_minute_at) if self.latest_minute_at else "now"
+        return (
+            f"Log {self.new_rows} notifications up to {through} as handled, sending none? "
+            f"{self.open_episodes} episodes are still open: their next escalation or recovery "
+            "will be sent"
+        )
+
+
+def plan_backfill(url: str, settings: Settings, channels: Sequence[Channel]) -> BackfillPlan:
+    """What a backfill would write, read without writing (for the confirmation)."""
+    with connect(url, autocommit=True) as conn, conn.transaction():
+        conn.execute("set transaction read only")
+        if not has_relation(conn, "alert_events"):
+            raise TxmonError(VIEWS_MISSING)
+        has_log = has_relation(conn, "alert_log")
+        silences = read_silences(conn) if has_relation(conn, "alert_silences") else []
+        alerted = _alerted_episodes(conn) if has_log else set()
+        latest, rows, _ = _planned_rows(
+            conn, settings, channels, mode="backfill", silences=silences, alerted=alerted
+        )
+        logged = (
+            set(conn.execute(f"select dedup_key, channel from {PUBLIC_SCHEMA}.alert_log"))
+            if has_log
+            else set()
+        )
+    new_rows = sum((row.notification.dedup_key, row.channel) not in logged for row in rows)
+    return BackfillPlan(new_rows, _open_episodes(rows), latest)
 
 
 @dataclass(frozen=True)
@@ -302,6 +445,12 @@ class DispatchSummary:
     delivery: DeliveryResult | None
 
     def text(self) -> str:
+        if self.queue.mode == "backfill":
+            return (
+                f"backfill: logged {self.queue.suppressed} notifications as handled, sent none;"
+                f" {self.queue.open_episodes} episodes still open will have their next"
+                " escalation or recovery sent"
+            )
         parts = [f"queued {self.queue.queued}", f"suppressed {self.queue.suppressed}"]
         if self.delivery is not None:
             parts += [
@@ -319,15 +468,12 @@ def run_dispatch(
     settings: Settings,
     channels: Sequence[Channel],
     *,
-    replay: bool = False,
-    send: bool = False,
+    backfill: bool = False,
     extra: Sequence[Notification] = (),
 ) -> DispatchSummary:
-    """Queue what is new (or the whole history with replay), then deliver unless replaying
-    without send. Each step commits on its own, so a crash loses nothing already queued."""
+    """Queue what is new, then deliver it; with `backfill`, log the whole history as handled
+    and deliver nothing. Each step commits on its own, so a crash loses nothing queued."""
     with connect(url, autocommit=True) as conn:
-        queue = queue_notifications(conn, settings, channels, replay=replay, send=send, extra=extra)
-        delivery = None
-        if not replay or send:
-            delivery = deliver_pending(conn, settings, channels)
+        queue = queue_notifications(conn, settings, channels, backfill=backfill, extra=extra)
+        delivery = None if backfill else deliver_pending(conn, settings, channels)
     return DispatchSummary(queue, delivery)

@@ -1,5 +1,5 @@
-"""How a notification reads: one text line, a Slack Block Kit message, an e-mail's subject and
-body, and the JSON payload that webhooks and JSON Lines files get."""
+"""How a notification reads: one text line, a Slack Block Kit message, a Teams Adaptive Card, an
+e-mail's subject and body, and the JSON payload that webhooks and JSON Lines files get."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from txmon.core.formatting import (
     NOT_AVAILABLE,
     finite,
     format_minute_label,
+    format_minutes,
     format_utc,
     format_value,
 )
@@ -26,15 +27,26 @@ SEVERITY_EMOJI = (
     ":rotating_light:",
 )
 UNKNOWN_SEVERITY_EMOJI = ":grey_question:"
+# The Adaptive Card colour of a headline per severity rank, HEALTHY (0) first, as the emoji.
+SEVERITY_CARD_COLOUR = ("good", "accent", "warning", "attention")
+UNKNOWN_SEVERITY_CARD_COLOUR = "default"
+ADAPTIVE_CARD_TYPE = "application/vnd.microsoft.card.adaptive"
+# Teams renders Adaptive Cards up to 1.5 on the desktop, older versions on mobile clients.
+ADAPTIVE_CARD_VERSION = "1.4"
 # Slack rejects a header block longer than this.
 SLACK_HEADER_LIMIT = 150
 
 
 def severity_emoji(severity: str) -> str:
+    return _by_rank(severity, SEVERITY_EMOJI, UNKNOWN_SEVERITY_EMOJI)
+
+
+def _by_rank(severity: str, choices: tuple[str, ...], unknown: str) -> str:
+    """The choice for a severity's rank; a rank past the end takes the last one."""
     rank = severity_rank(severity)
     if rank is None:
-        return UNKNOWN_SEVERITY_EMOJI
-    return SEVERITY_EMOJI[min(rank, len(SEVERITY_EMOJI) - 1)]
+        return unknown
+    return choices[min(rank, len(choices) - 1)]
 
 
 def one_line(text: str) -> str:
@@ -45,7 +57,7 @@ def one_line(text: str) -> str:
 
 def _minutes(notification: Notification) -> str:
     minutes = notification.episode_minutes
-    return NOT_AVAILABLE if minutes is None else str(minutes)
+    return NOT_AVAILABLE if minutes is None else format_minutes(minutes)
 
 
 def _severity_change(notification: Notification) -> str:
@@ -107,21 +119,39 @@ def _slack_escape(text: str) -> str:
     return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def slack_message(notification: Notification) -> dict[str, Any]:
-    """A Block Kit message for a Slack incoming webhook, with a plain `text` fallback."""
+def _value_summary(notification: Notification) -> str:
+    """`value 4.12% vs threshold 2.00% (baseline 1.10%)`."""
     n = notification
-    headline = one_line(f"{severity_emoji(n.severity)} {n.severity} {n.metric_name} {n.event_type}")
     summary = _comparison(n)
     if finite(n.baseline) is not None:
         summary += f" (baseline {format_value(n.metric_name, n.baseline)})"
-    fields = [
+    return summary
+
+
+def _facts(notification: Notification) -> list[tuple[str, str]]:
+    """The labelled details a chat message shows beside its headline."""
+    n = notification
+    return [
         ("Severity", _severity_change(n)),
         ("Metric", n.metric_name),
         ("Event", n.event_type),
         ("Minute (UTC)", format_minute_label(n.minute_at)),
         ("Minutes", _minutes(n)),
-        ("Value", summary),
+        ("Value", _value_summary(n)),
     ]
+
+
+def _headline(notification: Notification) -> str:
+    n = notification
+    return one_line(f"{n.severity} {n.metric_name} {n.event_type}")
+
+
+def slack_message(notification: Notification) -> dict[str, Any]:
+    """A Block Kit message for a Slack incoming webhook, with a plain `text` fallback."""
+    n = notification
+    headline = f"{severity_emoji(n.severity)} {_headline(n)}"
+    summary = _value_summary(n)
+    fields = _facts(n)
     header_text = {"type": "plain_text", "text": headline[:SLACK_HEADER_LIMIT], "emoji": True}
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": header_text},
@@ -145,6 +175,45 @@ def slack_message(notification: Notification) -> dict[str, Any]:
         },
     ]
     return {"text": _slack_escape(render_text(n)), "blocks": blocks}
+
+
+def teams_message(notification: Notification) -> dict[str, Any]:
+    """A message with one Adaptive Card, as a Teams workflow ("When a Teams webhook request is
+    received") posts it to a channel or chat."""
+    n = notification
+    card = {
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "type": "AdaptiveCard",
+        "version": ADAPTIVE_CARD_VERSION,
+        "fallbackText": render_text(n),
+        "msteams": {"width": "Full"},
+        "body": [
+            {
+                "type": "TextBlock",
+                "text": _headline(n),
+                "size": "Large",
+                "weight": "Bolder",
+                "color": _by_rank(n.severity, SEVERITY_CARD_COLOUR, UNKNOWN_SEVERITY_CARD_COLOUR),
+                "wrap": True,
+            },
+            {"type": "TextBlock", "text": one_line(n.message), "weight": "Bolder", "wrap": True},
+            {
+                "type": "FactSet",
+                "facts": [{"title": label, "value": one_line(value)} for label, value in _facts(n)],
+            },
+            {
+                "type": "TextBlock",
+                "text": f"txmon · {n.dedup_key}",
+                "size": "Small",
+                "isSubtle": True,
+                "wrap": True,
+            },
+        ],
+    }
+    return {
+        "type": "message",
+        "attachments": [{"contentType": ADAPTIVE_CARD_TYPE, "contentUrl": None, "content": card}],
+    }
 
 
 def email_subject(notification: Notification) -> str:

@@ -14,7 +14,7 @@ from txmon.alerting.schema import ensure_alert_tables
 from txmon.core.errors import TxmonError
 from txmon.core.facts import PUBLIC_SCHEMA
 from txmon.db.connection import dict_rows
-from txmon.pipeline.views import has_relation
+from txmon.pipeline.views import metric_names
 
 # Names txmon's own notifications carry instead of a metric: STALE data and a failing build;
 # silences may match them too.
@@ -46,14 +46,8 @@ def read_silences(conn: psycopg.Connection) -> list[Silence]:
 
 
 def _check_pattern(conn: psycopg.Connection, pattern: str) -> None:
-    """A pattern that matches no metric is a typo (FAILED_* for failed_*), not a silence.
-    Before the first build the metrics are unknown and any pattern is taken."""
-    if not has_relation(conn, "current_status"):
-        return
-    rows = conn.execute(
-        f"select distinct metric_name from {PUBLIC_SCHEMA}.current_status"
-    ).fetchall()
-    known = sorted(row[0] for row in rows) + list(SYSTEM_NAMES)
+    """A pattern that matches no metric is a typo (FAILED_* for failed_*), not a silence."""
+    known = metric_names(conn) + list(SYSTEM_NAMES)
     if not any(fnmatch.fnmatchcase(name, pattern) for name in known):
         raise TxmonError(
             f"the pattern {pattern[:100]!r} matches no metric; known: {', '.join(known)}"

@@ -1,6 +1,6 @@
-"""Getting a notification to a server: the HTTP POST of the webhook and Slack channels (httpx:
-a timeout on every step, redirects never followed, Retry-After read), and the TLS settings that
-the e-mail channel shares.
+"""Getting a notification to a server: the HTTP POST of the webhook, Slack, Teams,
+Alertmanager and PagerDuty channels (httpx: a timeout on every step, redirects never followed,
+Retry-After read), and the TLS settings that the e-mail channel shares.
 
 A failure becomes a `DeliveryError` that names what was being reached ("webhook", "Slack
 webhook") and never the URL, which often is the credential itself.

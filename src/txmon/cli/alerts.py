@@ -1,44 +1,116 @@
-"""Alerting: `txmon dispatch` (queue and deliver notifications), `txmon alerts` (the alert log
-and its export) and `txmon silence add|list|remove`."""
+"""Alerting: `txmon dispatch` (queue and deliver notifications; replay or backfill the history),
+`txmon alerts` (the alert log and its export) and `txmon silence add|list|remove`."""
 
 from __future__ import annotations
 
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from txmon.cli.options import CONFIG_OPTION, CONTEXT, DATE_FORMATS, OUTPUT_FILE
+from txmon.cli.options import (
+    CONFIG_OPTION,
+    CONTEXT,
+    OUTPUT_FILE,
+    STDOUT,
+    TIME_HELP,
+    TimeType,
+    TimeValue,
+    data_clock,
+    resolve_time,
+)
 from txmon.core.errors import TxmonError
 from txmon.core.facts import DELIVERY_STATES
+
+if TYPE_CHECKING:
+    from txmon.alerting.outbox import Replay
 
 
 @click.command(context_settings=CONTEXT)
 @CONFIG_OPTION
 @click.option(
-    "--replay", is_flag=True, help="Queue the whole history as if dispatched live every minute."
+    "--replay",
+    is_flag=True,
+    help="Show what live dispatching every minute would have sent over the whole history; "
+    "writes nothing, sends nothing.",
 )
-@click.option("--send", is_flag=True, help="With --replay: deliver what the replay queues.")
-def dispatch(config_path: Path | None, replay: bool, send: bool) -> None:
-    """Queue new alert events as notifications and deliver them through the channels."""
+@click.option(
+    "--backfill",
+    is_flag=True,
+    help="Log the whole history as handled and send none of it (asks first). Episodes still "
+    "open get their next escalation and recovery sent.",
+)
+@click.option("--yes", "-y", is_flag=True, help="With --backfill: do not ask.")
+def dispatch(config_path: Path | None, replay: bool, backfill: bool, yes: bool) -> None:
+    """Queue new alert events as notifications and deliver them through the channels.
+
+    Exits 2 when some notifications failed for good.
+    """
     from txmon.alerting.channels.config import build_channels
-    from txmon.alerting.outbox import run_dispatch
+    from txmon.alerting.outbox import plan_backfill, replay_history, run_dispatch
     from txmon.core.config import load_settings
     from txmon.db.connection import database_url
 
-    if send and not replay:
-        raise click.UsageError("--send goes with --replay")
+    if replay and backfill:
+        raise click.UsageError("--replay (look) and --backfill (write) exclude each other")
+    if yes and not backfill:
+        raise click.UsageError("--yes goes with --backfill")
     settings = load_settings(config_path)
     channels = build_channels(settings.channels)
-    summary = run_dispatch(database_url(), settings, channels, replay=replay, send=send)
+    url = database_url()
+    if replay:
+        _print_replay(replay_history(url, settings, channels))
+        return
+    if backfill and not yes:
+        try:
+            confirmed = click.confirm(plan_backfill(url, settings, channels).question())
+        except click.Abort:  # no answer: end of input, Ctrl-C
+            confirmed = False
+        if not confirmed:
+            raise TxmonError(
+                "backfill not confirmed: nothing was written (--yes skips the question)"
+            )
+    summary = run_dispatch(url, settings, channels, backfill=backfill)
     click.echo(summary.text())
     if summary.delivery is not None and summary.delivery.failed:
         sys.exit(2)
 
 
+def _print_replay(replay: Replay) -> None:
+    """Every notification of the history, oldest first, with what would have become of it."""
+    from txmon.console.tables import render_table
+    from txmon.core.formatting import format_minutes
+    from txmon.pipeline.views import format_minute
+
+    header = ("minute (UTC)", "metric", "event", "severity", "lasted", "channel", "would be")
+    rows = [
+        (
+            format_minute(row.notification.minute_at)[:16],
+            row.notification.metric_name,
+            row.notification.event_type,
+            row.notification.severity,
+            ""
+            if (minutes := row.notification.episode_minutes) is None
+            else format_minutes(minutes),
+            row.channel,
+            "sent" if row.status == "pending" else f"suppressed: {row.suppressed_reason}",
+        )
+        for row in replay.rows
+    ]
+    if rows:
+        click.echo(render_table(header, rows, right={4}))
+    click.echo(replay.text())
+
+
 @click.group(context_settings=CONTEXT, invoke_without_command=True)
 @click.option("--status", type=click.Choice(DELIVERY_STATES))
+@click.option(
+    "--since",
+    type=TimeType(),
+    help=f"Only notifications of this minute or later: {TIME_HELP} (that minute of the day of "
+    "the latest data).",
+)
 @click.option(
     "--limit",
     type=click.IntRange(1, 1_000_000),
@@ -47,7 +119,7 @@ def dispatch(config_path: Path | None, replay: bool, send: bool) -> None:
     help="At most this many entries.",
 )
 @click.pass_context
-def alerts(ctx: click.Context, status: str | None, limit: int) -> None:
+def alerts(ctx: click.Context, status: str | None, since: TimeValue | None, limit: int) -> None:
     """List the alert log, latest first."""
     if ctx.invoked_subcommand is not None:
         return
@@ -56,7 +128,8 @@ def alerts(ctx: click.Context, status: str | None, limit: int) -> None:
     from txmon.db.connection import connect
 
     with connect() as conn:
-        click.echo(alert_log_table(entries(conn, status=status, limit=limit)))
+        start = None if since is None else resolve_time(since, data_clock(conn))
+        click.echo(alert_log_table(entries(conn, status=status, limit=limit, since=start)))
 
 
 @alerts.command("export")
@@ -65,43 +138,76 @@ def alerts(ctx: click.Context, status: str | None, limit: int) -> None:
     "json_path",
     type=OUTPUT_FILE,
     required=True,
-    help="Write the log in the prototype's alert_log.json format.",
+    help="Write the log in the prototype's alert_log.json format to this file (replaced "
+    "whole), or to stdout with -.",
 )
-def alerts_export(json_path: Path) -> None:
+def alerts_export(json_path: Path | str) -> None:
     """Export the alert log as the prototype's alert_log.json."""
-    from txmon.alerting.log import export_prototype_json
+    from txmon.alerting.log import export_prototype_json, prototype_json
     from txmon.db.connection import connect
 
     with connect() as conn:
-        count = export_prototype_json(conn, json_path)
+        if json_path == STDOUT:
+            text, count = prototype_json(conn)
+            click.echo(text, nl=False)
+            click.echo(f"wrote {count} notifications to stdout", err=True)
+            return
+        count = export_prototype_json(conn, Path(json_path))
     click.echo(f"wrote {count} notifications to {json_path}")
 
 
 @click.group(context_settings=CONTEXT)
 def silence() -> None:
-    """Planned quiet: matching notifications are logged as suppressed, not sent."""
+    """Planned quiet: matching notifications are logged as suppressed, not sent.
+
+    Silences are matched against the minutes of the data (a notification's minute), so times
+    are read against the latest minute in the data, not the clock.
+    """
 
 
 @silence.command("add")
 @click.argument("metric_pattern")
 @click.option(
-    "--until", "ends_at", type=click.DateTime(DATE_FORMATS), required=True, help="UTC end."
+    "--until",
+    "ends_at",
+    type=TimeType(),
+    required=True,
+    help=f"End: {TIME_HELP} (the first such minute after the start).",
 )
 @click.option(
-    "--from", "starts_at", type=click.DateTime(DATE_FORMATS), help="UTC start (default: now)."
+    "--from",
+    "starts_at",
+    type=TimeType(),
+    help=f"Start: {TIME_HELP} (that minute of the day of the latest data). "
+    "Default: the latest minute in the data (the clock's before any build).",
 )
 @click.option("--reason", required=True)
 def silence_add(
-    metric_pattern: str, ends_at: datetime, starts_at: datetime | None, reason: str
+    metric_pattern: str, ends_at: TimeValue, starts_at: TimeValue | None, reason: str
 ) -> None:
-    """Silence metrics matching METRIC_PATTERN (* wildcards) until a time."""
+    """Silence metrics matching METRIC_PATTERN (* wildcards, e.g. 'failed_*') until a time.
+
+    The pattern must match a known metric (or data, pipeline: txmon's own alerts).
+    """
     from txmon.alerting.silences import add_silence
     from txmon.db.connection import connect
+    from txmon.pipeline.views import format_minute
 
-    start = starts_at.replace(tzinfo=UTC) if starts_at else datetime.now(UTC)
     with connect() as conn:
-        silence_id = add_silence(conn, metric_pattern, start, ends_at.replace(tzinfo=UTC), reason)
-    click.echo(f"silence {silence_id} added")
+        latest = data_clock(conn)
+        start = latest if starts_at is None else resolve_time(starts_at, latest)
+        end = resolve_time(ends_at, start, after=True)
+        if end <= start:
+            raise TxmonError(
+                f"a silence must end after it starts: --until {format_minute(end)[:16]} is not "
+                f"after {format_minute(start)[:16]} UTC"
+                + (" (the latest minute in the data)" if starts_at is None else "")
+            )
+        silence_id = add_silence(conn, metric_pattern, start, end, reason)
+    click.echo(
+        f"silence {silence_id} added: {metric_pattern.strip()} from {format_minute(start)[:16]}"
+        f" to {format_minute(end)[:16]} UTC"
+    )
 
 
 @silence.command("list")

@@ -13,7 +13,7 @@ import click
 from click.utils import PacifyFlushWrapper
 
 from txmon import __version__
-from txmon.cli.options import CONTEXT
+from txmon.cli.options import CONTEXT, EXIT_ERROR, error_exit_code
 from txmon.core.errors import TxmonError
 
 
@@ -22,9 +22,9 @@ def one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
-def fail(message: str) -> NoReturn:
+def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
     click.echo(f"txmon: error: {one_line(message)}", err=True)
-    sys.exit(1)
+    sys.exit(code)
 
 
 def warn(message: str) -> None:
@@ -48,7 +48,8 @@ def environment_error(error: Exception) -> str | None:
 class TxmonGroup(click.Group):
     """Every error as one line on stderr with exit status 1: TxmonError, failures of the
     surroundings (a traceback with --debug) and usage errors alike. Usage errors do not take
-    click's 2, which txmon's commands use for "done, with rejected rows or failed sends"."""
+    click's 2, which txmon's commands use for "done, with rejected rows or failed sends", and
+    `status` and `monitor` for CRITICAL; their errors exit 3 (`VerdictCommand`)."""
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
         kwargs["standalone_mode"] = False
@@ -60,7 +61,8 @@ class TxmonGroup(click.Group):
             sys.exit(error.exit_code)
         except click.UsageError as error:
             hint = f" (see `{error.ctx.command_path} --help`)" if error.ctx else ""
-            fail(error.format_message().rstrip(".") + hint)
+            code = error_exit_code(error.ctx.command if error.ctx else None)
+            fail(error.format_message().rstrip(".") + hint, code)
         except click.ClickException as error:
             fail(error.format_message())
         except click.Abort:
@@ -80,7 +82,7 @@ class TxmonGroup(click.Group):
         except TxmonError as error:
             if os.environ.get("TXMON_DEBUG"):
                 traceback.print_exc()
-            fail(str(error))
+            fail(str(error), self._error_code(ctx))
         except KeyboardInterrupt:
             click.echo("txmon: interrupted", err=True)
             sys.exit(130)
@@ -90,7 +92,12 @@ class TxmonGroup(click.Group):
                 raise
             if os.environ.get("TXMON_DEBUG"):
                 traceback.print_exc()
-            fail(message)
+            fail(message, self._error_code(ctx))
+
+    def _error_code(self, ctx: click.Context) -> int:
+        """The exit status of an error in the command being run."""
+        name = ctx.invoked_subcommand
+        return error_exit_code(self.get_command(ctx, name) if name else None)
 
 
 @click.group(cls=TxmonGroup, context_settings=CONTEXT)

@@ -16,6 +16,8 @@ from txmon.cli.options import CONFIG_OPTION, CONTEXT, PASS_THROUGH
 # the name that replaces them (macros/settings.sql: setting_defaults, deprecated_setting_values).
 BASELINE_MODES = ("trailing", "prototype")
 DEPRECATED_BASELINE_MODES = {"seed": "prototype"}
+# dbt's options that choose nodes; `--quick` has chosen them already.
+_SELECTION_OPTIONS = {"--select", "-s", "--models", "-m", "--exclude", "--selector"}
 
 
 class BaselineMode(click.Choice):
@@ -37,29 +39,59 @@ class BaselineMode(click.Choice):
 @click.option(
     "--quick",
     is_flag=True,
-    help="Only what a scheduler cycle builds: the tables and one check of the rows they wrote.",
+    help="Only what a scheduler cycle builds (the selector monitor_cycle): the tables and one "
+    "check of the rows they wrote.",
+)
+@click.option(
+    "--dbt-log",
+    is_flag=True,
+    help="Print dbt's own log, a line per node, instead of a progress bar (by default dbt "
+    "prints only errors; its full log is in TXMON_HOME/dbt/logs either way).",
 )
 @click.pass_context
-def build(ctx: click.Context, mode: str | None, quick: bool) -> None:
-    """Run `dbt build`; extra arguments go to dbt (e.g. --select, --vars)."""
+def build(ctx: click.Context, mode: str | None, quick: bool, dbt_log: bool) -> None:
+    """Run `dbt build`; extra arguments go to dbt (e.g. --select, --vars, --target dev).
+
+    Prints one line when the build has passed. On a terminal a progress bar shows the nodes
+    as they finish; in a log, a line says when the build started. dbt prints only errors,
+    without colour when the output is not a terminal, unless --dbt-log.
+    """
+    import time
+
+    from txmon.console.progress import progress
+    from txmon.core.formatting import format_duration
     from txmon.ops.scheduler import CYCLE_ARGUMENTS
     from txmon.pipeline import dbt as pipeline
 
+    if quick:
+        chooser = next((arg for arg in ctx.args if arg.split("=")[0] in _SELECTION_OPTIONS), None)
+        if chooser is not None:
+            raise click.UsageError(
+                f"--quick is the selector monitor_cycle: it takes no {chooser.split('=')[0]}"
+            )
     extra = [*CYCLE_ARGUMENTS, *ctx.args] if quick else list(ctx.args)
     if mode:
         extra = pipeline.with_vars(extra, {"baseline_mode": mode})
-    result = pipeline.build(extra)
-    click.echo(f"build passed: {result.nodes_run} dbt nodes")
+    started = time.monotonic()
+    if dbt_log:
+        result = pipeline.build(extra)  # dbt's log says what it is doing: no bar
+    else:
+        with progress("dbt build", unit="nodes") as meter:
+            result = pipeline.build(extra, quiet=True, on_progress=meter.update)
+    seconds = time.monotonic() - started
+    click.echo(f"build passed: {result.nodes_run} dbt nodes in {format_duration(seconds)}")
 
 
 @click.command(context_settings=PASS_THROUGH)
-@click.argument("command")
-@click.pass_context
-def dbt(ctx: click.Context, command: str) -> None:
-    """Run any dbt command against txmon's database, e.g. `txmon dbt source freshness`."""
+@click.argument("words", nargs=-1, required=True, type=click.UNPROCESSED, metavar="COMMAND [ARGS]")
+def dbt(words: tuple[str, ...]) -> None:
+    """Run any dbt command against txmon's database, e.g. `txmon dbt source freshness` or
+    `txmon dbt docs generate`. The target is the profile's: prod, or $TXMON_DBT_TARGET, or
+    --target dev."""
     from txmon.pipeline import dbt as pipeline
 
-    pipeline.run_dbt(command, list(ctx.args))
+    command, extra = pipeline.dbt_command(words)
+    pipeline.run_dbt(command, extra, target=None)
 
 
 @click.command(context_settings=CONTEXT)

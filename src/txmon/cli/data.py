@@ -4,7 +4,7 @@ and `txmon generate`, which writes synthetic files to load."""
 from __future__ import annotations
 
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -13,10 +13,12 @@ from txmon.cli.app import warn
 from txmon.cli.options import (
     CONFIG_OPTION,
     CONTEXT,
-    DATE_FORMATS,
     OUTPUT_FILE,
+    STDOUT,
     TIMEZONE_OPTION,
     FiniteFloat,
+    TimeType,
+    refuse_to_overwrite,
 )
 from txmon.core.errors import TxmonError
 
@@ -32,6 +34,7 @@ def load(files: tuple[Path, ...], timezone: str, force: bool, config_path: Path 
     Exits 2 when some rows were rejected; they are kept in txmon_raw.load_rejects. Rows far
     ahead of the clock or far from the other data are rejected too ([ingest] settings).
     """
+    from txmon.console.progress import progress
     from txmon.core.config import load_settings
     from txmon.db.connection import connect
     from txmon.ingest.files import load_file
@@ -41,13 +44,24 @@ def load(files: tuple[Path, ...], timezone: str, force: bool, config_path: Path 
     rejected = 0
     with connect() as conn:
         for path in files:
-            summary = load_file(conn, path, timezone=timezone, force=force, ingest=ingest)
+            with progress(f"loading {path}", total=_size(path), unit="bytes") as meter:
+                summary = load_file(
+                    conn, path, timezone=timezone, force=force, ingest=ingest, on_read=meter.update
+                )
             click.echo(format_summary(summary))
             if summary.overlap_warning:
                 warn(summary.overlap_warning)
             rejected += summary.rows_rejected
     if rejected:
         sys.exit(2)
+
+
+def _size(path: Path) -> int | None:
+    """The file's size for the progress bar; None if unknown (load_file says what is wrong)."""
+    try:
+        return path.stat().st_size if path.is_file() else None
+    except OSError:
+        return None
 
 
 @click.group(context_settings=CONTEXT)
@@ -118,10 +132,10 @@ def prune(keep: str | None, dry_run: bool, config_path: Path | None) -> None:
 @click.option("--seed", type=int, default=42, show_default=True)
 @click.option(
     "--start",
-    type=click.DateTime(DATE_FORMATS),
+    type=TimeType(time_of_day=False),
     default="2025-07-12",
     show_default=True,
-    help="First minute (UTC).",
+    help="First minute: YYYY-MM-DD or YYYY-MM-DD HH:MM (UTC unless an offset is given).",
 )
 @click.option(
     "--volume",
@@ -137,8 +151,9 @@ def prune(keep: str | None, dry_run: bool, config_path: Path | None) -> None:
 @click.option(
     "--crisis", is_flag=True, help="End with a 61-minute approval collapse, nothing else."
 )
+@click.option("--force", is_flag=True, help="Overwrite OUTPUT and its labels file if they exist.")
 def generate(
-    output: Path,
+    output: Path | str,
     days: float,
     seed: int,
     start: datetime,
@@ -147,10 +162,20 @@ def generate(
     events: bool,
     no_incidents: bool,
     crisis: bool,
+    force: bool,
 ) -> None:
-    """Write synthetic transactions, with incidents listed in <OUTPUT stem>.labels.csv."""
+    """Write synthetic transactions to OUTPUT (- for stdout), with the planted incidents in
+    <OUTPUT stem>.labels.csv beside it (none with -).
+
+    OUTPUT's folder must exist; an existing OUTPUT or labels file is refused without --force.
+    """
+    from txmon.console.progress import progress, stderr_console
     from txmon.lab import generate as generator
 
+    if output != STDOUT:
+        refuse_to_overwrite(Path(output), generator.labels_path(Path(output)), force=force)
+    # The generator works in naive UTC minutes.
+    start = start.astimezone(UTC).replace(tzinfo=None)
     options = {"start": start, "base_volume": base_volume, "daily_cycle": daily_cycle}
     try:
         if crisis:
@@ -160,9 +185,28 @@ def generate(
             config = generator.GeneratorConfig(days=days, seed=seed, incidents=incidents, **options)
     except ValueError as error:
         raise TxmonError(str(error)) from error
-    writer = generator.write_events_csv if events else generator.write_counts_csv
+    minutes = generator.total_minutes(config.days)
+    if output == STDOUT:
+        stream = click.get_text_stream("stdout")
+        write = generator.write_events if events else generator.write_counts
+        # stdout carries the data: a line in a log goes to stderr, as the summary does.
+        with progress("generating", total=minutes, unit="minutes", log=stderr_console()) as meter:
+            tally = write(stream, config, meter.update)
+        stream.flush()
+        planted = len(generator.resolved_incidents(config))
+        click.echo(
+            f"wrote {tally.rows:,} rows ({tally.minutes:,} minutes, {tally.transactions:,} "
+            f"transactions) to stdout; {planted} incidents planted (no labels file with -)",
+            err=True,
+        )
+        return
     try:
-        summary = writer(output, config)
+        with progress(f"generating {output}", total=minutes, unit="minutes") as meter:
+            summary = generator.write_csv(
+                Path(output), config, events=events, overwrite=force, on_minute=meter.update
+            )
+    except FileExistsError as error:
+        raise TxmonError(f"{error.filename} already exists: --force overwrites") from error
     except OSError as error:
         written = error.filename or output  # the data file or its labels beside it
         raise TxmonError(f"cannot write {written}: {error.strerror or error}") from error

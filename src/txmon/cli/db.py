@@ -89,7 +89,8 @@ def db_env() -> None:
     help="Environment variable holding the role's password.",
 )
 def db_reader(role: str, password_env: str) -> None:
-    """Create (or update) a login role that can only read schema monitoring, for dashboards."""
+    """Create (or update) a login role that can only read the public views' schema (monitoring),
+    for dashboards."""
     from txmon.core.facts import PUBLIC_SCHEMA
     from txmon.db.connection import connect, database_url, libpq_environment
     from txmon.db.roles import check_reader_role, ensure_reader_role

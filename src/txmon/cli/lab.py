@@ -106,6 +106,7 @@ def bench(days: str, cycles: int, ingest_mb: float, sustained: float) -> None:
 @TIMEZONE_OPTION
 def replay(file: Path, speed: float, timezone: str) -> None:
     """Feed a CSV into the raw tables minute by minute, as if it arrived live."""
+    from txmon.core.formatting import format_duration
     from txmon.db.connection import connect
     from txmon.lab.replay import replay_file
 
@@ -113,7 +114,7 @@ def replay(file: Path, speed: float, timezone: str) -> None:
         summary = replay_file(conn, file, speed=speed, timezone=timezone, say=click.echo)
     click.echo(
         f"replay done: {summary.minutes:,} minutes, {summary.rows_loaded:,} rows loaded, "
-        f"{summary.rows_rejected:,} rejected in {summary.seconds:.1f}s"
+        f"{summary.rows_rejected:,} rejected in {format_duration(summary.seconds)}"
     )
     if summary.rows_rejected:
         sys.exit(2)

@@ -4,32 +4,70 @@ and `txmon episodes`."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+import sys
+from datetime import datetime
 
 import click
 
-from txmon.cli.options import CONTEXT, DATE_FORMATS
+from txmon.cli.options import (
+    CONTEXT,
+    EXIT_CRITICAL,
+    EXIT_OK,
+    EXIT_UNKNOWN,
+    EXIT_WARNING,
+    TIME_HELP,
+    TimeType,
+    TimeValue,
+    VerdictCommand,
+    data_clock,
+    resolve_time,
+)
 from txmon.core.errors import TxmonError
 
+# The exit statuses, as every verdict command's help ends.
+VERDICT_EPILOG = (
+    f"Exit status, as monitoring plugins use it: {EXIT_OK} HEALTHY, {EXIT_WARNING} INFO or "
+    f"WARNING, {EXIT_CRITICAL} CRITICAL or SEVERE (the worst metric decides), {EXIT_UNKNOWN} when "
+    "there is no verdict (an error: no database, nothing built yet, a bad option). Other txmon "
+    "commands exit 1 on errors."
+)
 
-@click.command(context_settings=CONTEXT)
+
+def verdict_exit_code(severity: str) -> int:
+    """The monitoring-plugin exit status of the worst current severity."""
+    from txmon.alerting.outbox import URGENT_SEVERITY
+    from txmon.core.facts import HEALTHY, severity_rank
+
+    rank = severity_rank(severity)
+    if severity == HEALTHY or rank is None or rank == 0:
+        return EXIT_OK
+    urgent = severity_rank(URGENT_SEVERITY)
+    return EXIT_CRITICAL if urgent is not None and rank >= urgent else EXIT_WARNING
+
+
+@click.command(cls=VerdictCommand, context_settings=CONTEXT, epilog=VERDICT_EPILOG)
 @click.option("--json", "as_json", is_flag=True, help="Print the /monitor JSON document.")
 def monitor(as_json: bool) -> None:
     """The current verdict per metric, like the prototype's GET /monitor."""
     from txmon.console.tables import status_table
     from txmon.db.connection import connect
-    from txmon.pipeline.views import current_status, monitor_document
+    from txmon.pipeline.views import current_status, monitor_document, worst_severity
 
     with connect() as conn:
         if as_json:
-            click.echo(json.dumps(monitor_document(conn), indent=2))
+            document = monitor_document(conn)
+            click.echo(json.dumps(document, indent=2))
+            worst = document["overall_severity"]
         else:
-            click.echo(status_table(current_status(conn)))
+            statuses = current_status(conn)
+            click.echo(status_table(statuses))
+            worst = worst_severity(statuses)
+    sys.exit(verdict_exit_code(worst))
 
 
-@click.command(context_settings=CONTEXT)
+@click.command(cls=VerdictCommand, context_settings=CONTEXT, epilog=VERDICT_EPILOG)
 def status() -> None:
-    """The current status as a readable table."""
+    """The current status as a readable table, and the overall verdict."""
     from txmon.console.tables import status_table
     from txmon.db.connection import connect
     from txmon.pipeline.views import current_status, late_data, worst_severity
@@ -37,34 +75,34 @@ def status() -> None:
     with connect() as conn:
         statuses = current_status(conn)
         late = late_data(conn)
+    worst = worst_severity(statuses)
     click.echo(status_table(statuses))
-    click.echo(f"\noverall: {worst_severity(statuses)}")
+    click.echo(f"\noverall: {worst}")
     if late is not None:
         click.echo(f"needs a full refresh: {late.message()}")
+    sys.exit(verdict_exit_code(worst))
 
 
 @click.command(context_settings=CONTEXT)
 @click.option("--metric", help="Only this metric (e.g. failed_rate).")
 @click.option(
     "--since",
-    type=click.DateTime(DATE_FORMATS),
-    help="Only episodes still open at or after this UTC time.",
+    type=TimeType(),
+    help=f"Only episodes still open at or after this time: {TIME_HELP} (that minute of the "
+    "day of the latest data).",
 )
-def episodes(metric: str | None, since: datetime | None) -> None:
+def episodes(metric: str | None, since: TimeValue | None) -> None:
     """Every anomaly episode that reached INFO."""
     from txmon.console.tables import episodes_table
     from txmon.db.connection import connect
-    from txmon.pipeline.views import current_status
+    from txmon.pipeline.views import VIEWS_MISSING, check_metric, has_relation
     from txmon.pipeline.views import episodes as read_episodes
 
     with connect() as conn:
+        if not has_relation(conn, "anomaly_episodes"):
+            raise TxmonError(VIEWS_MISSING)
         if metric is not None:
-            # A typo is an error, not an empty answer; current_status also says when nothing
-            # has been built yet.
-            known = [status.metric_name for status in current_status(conn)]
-            if metric not in known:
-                raise TxmonError(f"unknown metric {metric[:100]!r}; known: {', '.join(known)}")
-        found = read_episodes(
-            conn, since=since.replace(tzinfo=UTC) if since else None, metric=metric
-        )
+            check_metric(conn, metric)
+        start: datetime | None = None if since is None else resolve_time(since, data_clock(conn))
+        found = read_episodes(conn, since=start, metric=metric)
     click.echo(episodes_table(found))

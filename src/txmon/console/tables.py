@@ -16,7 +16,7 @@ from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
 
-from txmon.core.formatting import format_value
+from txmon.core.formatting import format_minutes, format_value
 from txmon.pipeline.views import format_minute
 
 if TYPE_CHECKING:
@@ -99,14 +99,14 @@ def alert_log_table(entries: Sequence[LogEntry]) -> str:
     """`txmon alerts`: the alert log, latest first, with each delivery's status."""
     if not entries:
         return "The alert log is empty: run `txmon dispatch` after `txmon build`."
-    header = ("minute (UTC)", "metric", "event", "severity", "min", "channel", "status", "note")
+    header = ("minute (UTC)", "metric", "event", "severity", "lasted", "channel", "status", "note")
     rows = [
         (
             format_minute(entry.minute_at)[:16],
             entry.metric_name,
             entry.event_type,
             entry.severity,
-            "" if entry.episode_minutes is None else str(entry.episode_minutes),
+            "" if entry.episode_minutes is None else format_minutes(entry.episode_minutes),
             entry.channel,
             f"{entry.status} ({entry.attempts})" if entry.attempts else entry.status,
             entry.last_error or entry.suppressed_reason or "",

@@ -1,5 +1,5 @@
-"""Small formatters that the terminal tables and the alert messages share: a metric's value
-(rates as percentages, counts as numbers) and moments in UTC.
+"""Small formatters that the terminal tables, logs and alert messages share: a metric's value
+(rates as percentages, counts as numbers), moments in UTC and durations for people.
 
 May import: the standard library only.
 """
@@ -48,3 +48,45 @@ def format_utc(moment: datetime) -> str:
 def format_minute_label(moment: datetime) -> str:
     """A minute for people to read, in UTC: `2025-07-15 13:16Z`."""
     return as_utc(moment).strftime("%Y-%m-%d %H:%MZ")
+
+
+SECONDS_PER_MINUTE = 60
+SECONDS_PER_HOUR = 3600
+SECONDS_PER_DAY = 86400
+
+
+def format_duration(seconds: float | None) -> str:
+    """A duration for people: `0.4 s`, `35 s`, `4 min 10 s`, `2 h 5 min`, `503 days 15 h 6 min`.
+
+    Below a minute it keeps a decimal under ten seconds (build and dispatch times); above, it
+    gives the two or three largest whole units, so a lag of months never reads as 43464344s.
+    """
+    number = finite(seconds)
+    if number is None:
+        return NOT_AVAILABLE
+    sign, number = ("-", -number) if number < 0 else ("", number)
+    if round(number, 1) < 10:
+        return f"{sign}{number:.1f} s"
+    if round(number) < SECONDS_PER_MINUTE:
+        return f"{sign}{number:.0f} s"
+    whole = round(number)
+    days, rest = divmod(whole, SECONDS_PER_DAY)
+    hours, rest = divmod(rest, SECONDS_PER_HOUR)
+    minutes, secs = divmod(rest, SECONDS_PER_MINUTE)
+    if days:
+        parts = [(days, " day" if days == 1 else " days"), (hours, " h"), (minutes, " min")]
+    elif hours:
+        parts = [(hours, " h"), (minutes, " min")]
+    else:
+        parts = [(minutes, " min"), (secs, " s")]
+    return sign + " ".join(f"{amount}{unit}" for amount, unit in parts if amount)
+
+
+def format_minutes(minutes: float | None) -> str:
+    """A number of minutes for people: `50 min`, `1 h 1 min`, `503 days 15 h 6 min`."""
+    number = finite(minutes)
+    if number is None:
+        return NOT_AVAILABLE
+    if number == 0:
+        return "0 min"  # not 0.0 s: a count of minutes has no tenths of seconds
+    return format_duration(number * SECONDS_PER_MINUTE)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -46,13 +46,15 @@ def load_file(
     timezone: str = "UTC",
     force: bool = False,
     ingest: Ingest | None = None,
+    on_read: Callable[[int], None] | None = None,
 ) -> LoadSummary:
     """Load one CSV file in one transaction and return what happened.
 
     The load is committed when this returns: a transaction the caller left open (connect()
     opens one to set the session time zone) is committed first so the load stands on its own.
     Any error rolls back everything the load wrote. `ingest` holds the time-sanity settings
-    (the [ingest] section of the settings file; its defaults when None).
+    (the [ingest] section of the settings file; its defaults when None). `on_read` is told the
+    bytes of the file read so far as its rows are written (for a progress bar).
     """
     started = time.monotonic()
     zone = zone_of(timezone)
@@ -71,7 +73,7 @@ def load_file(
         load_id = register_load(conn, str(source), csv_file.sha256, csv_file.shape, timezone, force)
         writer = RawWriter(conn, csv_file.shape, ingest=ingest, load_id=load_id, position="line")
         rejects = RejectLog(conn, load_id, str(source))
-        write_lines(read_lines(csv_file, zone), writer, rejects)
+        write_lines(read_lines(csv_file, zone, on_read), writer, rejects)
         add_to_load(
             conn, load_id, writer.rows_written, rejects.rejected, writer.first_at, writer.last_at
         )

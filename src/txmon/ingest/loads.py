@@ -2,11 +2,16 @@
 content hash, its totals and the minutes it covers. Registering, listing and removing them, and
 the summary of one load.
 
-May import: `txmon.ingest.raw_tables`, `txmon.ingest.writer`, `txmon.core`.
+A batch sent with an idempotency key is a load too, whose identity is the key (`KeyedLoad`):
+it lives, and can be removed, like any load, and a retry finds it after any restart.
+
+May import: `txmon.ingest.fields`, `txmon.ingest.raw_tables`, `txmon.ingest.writer`,
+`txmon.core`.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,6 +22,7 @@ from psycopg.pq import TransactionStatus
 
 from txmon.core.errors import LoadError
 from txmon.core.facts import RAW_SCHEMA
+from txmon.ingest.fields import FIELDS, TABLES, Row, Shape
 from txmon.ingest.raw_tables import PARTITIONED_RAW_TABLES, ensure_raw_tables
 from txmon.ingest.writer import LOCK_LOADS
 
@@ -101,6 +107,58 @@ def add_to_load(
 
 def minute_of(at: datetime | None) -> datetime | None:
     return at.replace(second=0, microsecond=0) if at is not None else None
+
+
+# --- loads keyed by the sender -------------------------------------------------------------
+
+# Serialises the writers of one key (two int4 keys: apart from LOCK_LOADS's single bigint key),
+# so a retry sent while the first attempt is still writing waits for it and then finds it.
+LOCK_KEY = "select pg_advisory_xact_lock(hashtext('txmon.idempotency_key'), hashtext(%s))"
+
+
+@dataclass(frozen=True)
+class KeyedLoad:
+    """A load registered under a sender's idempotency key."""
+
+    load_id: int
+    input_shape: str
+    rows_loaded: int
+
+
+def key_identity(key: str) -> str:
+    """What a keyed load stores as its content hash: a file can never have it, since no file
+    whose bytes are this text has a CSV header (it holds a NUL)."""
+    return hashlib.sha256(f"idempotency-key\x00{key}".encode()).hexdigest()
+
+
+def keyed_source(source: str, key: str) -> str:
+    """A keyed load's name in `txmon loads list`."""
+    return f"{source} (Idempotency-Key {key!r})"
+
+
+def find_keyed_load(conn: psycopg.Connection, key: str) -> KeyedLoad | None:
+    """The load registered under `key`, if any. The caller holds LOCK_KEY for it."""
+    row = conn.execute(
+        f"select load_id, input_shape, rows_loaded from {RAW_SCHEMA}.loads"
+        " where file_sha256 = %s order by load_id limit 1",
+        (key_identity(key),),
+    ).fetchone()
+    return KeyedLoad(*row) if row else None
+
+
+def register_keyed_load(conn: psycopg.Connection, key: str, source: str, shape: Shape) -> int:
+    """A new load under `key` (no rows yet); its id. The caller holds LOCK_KEY for it."""
+    return register_load(conn, keyed_source(source, key), key_identity(key), shape, "UTC")
+
+
+def load_rows(conn: psycopg.Connection, load_id: int, shape: Shape) -> list[Row]:
+    """A load's rows as they were written, in schema order and in the order they were given."""
+    columns = ", ".join(field.column for field in FIELDS[shape])
+    return conn.execute(
+        f"select {columns} from {RAW_SCHEMA}.{TABLES[shape]} where load_id = %s"
+        " order by line_number",
+        (load_id,),
+    ).fetchall()
 
 
 def loads_with_hash(conn: psycopg.Connection, sha256: str) -> list[int]:

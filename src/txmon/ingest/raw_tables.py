@@ -1,6 +1,6 @@
-"""The raw tables every writer fills and dbt reads as sources: created or migrated from the DDL
-in `raw_tables.sql` (package data beside this module), and kept tidy by moving rows that landed
-in the default partitions into day partitions.
+"""The raw tables every writer fills and dbt reads as sources: created or migrated from the one
+DDL in the dbt project (`macros/inputs/raw_tables_ddl.sql`, which dbt's on-run-start also runs),
+and kept tidy by moving rows that landed in the default partitions into day partitions.
 
 May import: `txmon.ingest.fields`, `txmon.core`.
 """
@@ -8,17 +8,22 @@ May import: `txmon.ingest.fields`, `txmon.core`.
 from __future__ import annotations
 
 import hashlib
-from importlib import resources
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
 
+import jinja2
 import psycopg
 from psycopg import sql
 
 from txmon.core.facts import RAW_SCHEMA
+from txmon.core.paths import dbt_project_dir
 from txmon.ingest.fields import SHAPES, TABLES, TIME_COLUMN
 
 # The partitioned raw tables and the column of each that picks its day partition.
 PARTITIONED_RAW_TABLES = {TABLES[shape]: TIME_COLUMN[shape] for shape in SHAPES}
-DDL_FILE = "raw_tables.sql"
+# The DDL's macro file, inside the dbt project.
+DDL_MACROS = Path("macros", "inputs", "raw_tables_ddl.sql")
 
 _RAW_TABLES_CURRENT = """
 select obj_description(n.oid, 'pg_namespace') = %s
@@ -26,13 +31,37 @@ select obj_description(n.oid, 'pg_namespace') = %s
         where c.relnamespace = n.oid and c.relname = any(%s)) = %s
 from pg_namespace n where n.nspname = %s
 """
-# Creating the schema and moving rows out of the default partitions: one process at a time.
-_LOCK_NAME = "txmon.raw_tables"
+
+
+@dataclass(frozen=True)
+class RawTablesDdl:
+    """The DDL rendered for txmon's raw schema, the schema comment that marks this version of
+    it, and the advisory lock it is run under."""
+
+    text: str
+    marker: str
+    lock: str
+
+
+@cache
+def _render(macros: Path, schema: str) -> RawTablesDdl:
+    # The macros are plain Jinja: rendered here, they give the very text dbt renders, so the
+    # marker (its md5, dbt's local_md5) is the same whichever of the two created the tables.
+    module = jinja2.Environment(autoescape=False).from_string(macros.read_text()).module
+    text = str(module.raw_tables_ddl(schema))  # type: ignore[attr-defined]
+    digest = hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
+    marker = f"{module.raw_tables_mark()}, ddl md5 {digest}"  # type: ignore[attr-defined]
+    return RawTablesDdl(text, marker, str(module.raw_tables_lock()))  # type: ignore[attr-defined]
+
+
+def raw_tables_definition() -> RawTablesDdl:
+    """The raw tables' DDL for RAW_SCHEMA, from the dbt project txmon runs, with its marker."""
+    return _render(dbt_project_dir() / DDL_MACROS, RAW_SCHEMA)
 
 
 def raw_tables_ddl() -> str:
-    """The text of `raw_tables.sql`."""
-    return resources.files("txmon.ingest").joinpath(DDL_FILE).read_text()
+    """The text of the raw tables' DDL for RAW_SCHEMA."""
+    return raw_tables_definition().text
 
 
 def ensure_raw_tables(conn: psycopg.Connection) -> None:
@@ -40,45 +69,26 @@ def ensure_raw_tables(conn: psycopg.Connection) -> None:
     default partitions into day partitions; safe to run any number of times.
 
     It runs before every load and build, so the usual case is two cheap queries: the catalog
-    says the tables match this version's DDL (by its hash), and the default partitions are empty.
+    says the tables match this version's DDL (by the md5 in the schema's comment), and the
+    default partitions are empty or busy (partition_pending_rows never waits).
     """
-    ddl = raw_tables_ddl()
-    marker = "txmon raw tables, ddl sha256 " + hashlib.sha256(ddl.encode()).hexdigest()
+    ddl = raw_tables_definition()
     tables = list(PARTITIONED_RAW_TABLES)
 
     def is_current() -> bool:
         row = conn.execute(
-            _RAW_TABLES_CURRENT, (marker, tables, len(tables), RAW_SCHEMA)
+            _RAW_TABLES_CURRENT, (ddl.marker, tables, len(tables), RAW_SCHEMA)
         ).fetchone()
         return bool(row and row[0])
 
-    def has_pending_rows() -> bool:
-        exists = " or ".join(f"exists (select from {RAW_SCHEMA}.{t}_default)" for t in tables)
-        row = conn.execute(f"select {exists}").fetchone()
-        return bool(row and row[0])
-
-    if is_current():
-        # Only one writer at a time moves rows out of the default partitions, and the others
-        # never wait for it: a writer that looked into a default partition first and then
-        # waited for this lock would deadlock with the one moving rows (which needs the
-        # partition exclusively). Rows left there are moved by the next call.
-        row = conn.execute("select pg_try_advisory_xact_lock(hashtext(%s))", (_LOCK_NAME,))
-        if not row.fetchone()[0]:  # type: ignore[index]
-            return
-        if not has_pending_rows():
-            return
-    else:
-        # Two processes creating the schema at once would collide; serialise on the lock.
-        conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (_LOCK_NAME,))
     if not is_current():
-        conn.execute(ddl)  # type: ignore[arg-type]  # trusted package data, not user input
-        conn.execute(
-            sql.SQL("comment on schema {} is {}").format(
-                sql.Identifier(RAW_SCHEMA), sql.Literal(marker)
+        # Two processes creating the schema at once would collide; serialise on the lock.
+        conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (ddl.lock,))
+        if not is_current():
+            conn.execute(ddl.text)  # type: ignore[arg-type]  # trusted project file, not input
+            conn.execute(
+                sql.SQL("comment on schema {} is {}").format(
+                    sql.Identifier(RAW_SCHEMA), sql.Literal(ddl.marker)
+                )
             )
-        )
-    for table, column in PARTITIONED_RAW_TABLES.items():
-        conn.execute(
-            f"select {RAW_SCHEMA}.partition_default_rows(%s::regclass, %s)",
-            (f"{RAW_SCHEMA}.{table}", column),
-        )
+    conn.execute(f"select {RAW_SCHEMA}.partition_pending_rows()")

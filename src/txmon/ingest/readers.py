@@ -282,11 +282,14 @@ def split_fields(text: str) -> list[str]:
         raise InvalidValue(f"malformed CSV quoting: {error}") from None
 
 
-def read_lines(csv_file: CsvFile, zone: ZoneInfo) -> Iterator[Line]:
+def read_lines(
+    csv_file: CsvFile, zone: ZoneInfo, on_read: Callable[[int], None] | None = None
+) -> Iterator[Line]:
     """Every data line after the header, parsed by the field rules (blank lines skipped).
 
     The file is read again and hashed on the way: a LoadError if it changed since `open_csv`,
     so a caller that writes as it reads must do so in a transaction it can roll back.
+    `on_read` is told the bytes read so far after each chunk (for a progress bar).
     """
     parse = _row_parser(csv_file.shape, csv_file.columns, zone)
     header = list(csv_file.columns)
@@ -294,8 +297,12 @@ def read_lines(csv_file: CsvFile, zone: ZoneInfo) -> Iterator[Line]:
     digest = hashlib.sha256()
 
     def hashed() -> Iterator[bytes]:
+        read = 0
         for chunk in read_chunks(csv_file.path):
             digest.update(chunk)
+            read += len(chunk)
+            if on_read is not None:
+                on_read(read)
             yield chunk
 
     lines = split_lines(hashed())

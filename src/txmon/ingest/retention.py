@@ -1,6 +1,6 @@
 """`txmon prune`: drop whole days of raw data older than the retention window.
 
-The raw tables are partitioned by UTC day (txmon/ingest/raw_tables.sql), so pruning drops
+The raw tables are partitioned by UTC day (macros/inputs/raw_tables_ddl.sql), so pruning drops
 day partitions: no row-by-row deletes, no bloat. A day is dropped only when all of it lies
 before the cutoff; a partly covered day is kept whole. The cutoff counts back from the newest
 minute in the data, not from the clock, so replayed or backfilled history is never wiped, and

@@ -12,6 +12,7 @@ import psycopg
 
 from txmon.core.config import Ingest
 from txmon.core.facts import RAW_SCHEMA
+from txmon.core.formatting import format_duration
 from txmon.ingest.raw_tables import PARTITIONED_RAW_TABLES
 
 # The clock and the first and last time of each data table.
@@ -92,9 +93,4 @@ def _utc_text(at: datetime) -> str:
 
 
 def _duration(span: timedelta) -> str:
-    minutes = span.total_seconds() / 60
-    if minutes >= 2 * 1440:
-        return f"{minutes / 1440:,.1f} days"
-    if minutes >= 120:
-        return f"{minutes / 60:,.1f} hours"
-    return f"{minutes:,.0f} minute(s)"
+    return format_duration(span.total_seconds())

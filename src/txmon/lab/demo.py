@@ -17,6 +17,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from txmon.console.progress import progress
 from txmon.console.tables import episodes_table, status_table
 from txmon.core.errors import TxmonError
 from txmon.core.facts import PUBLIC_SCHEMA
@@ -79,19 +80,22 @@ def run_demo(say: Callable[[str], None]) -> list[IncidentCheck]:
     data_file = txmon_home() / "demo" / "transactions.csv"
     data_file.parent.mkdir(parents=True, exist_ok=True)
     config = demo_config()
-    summary = generate.write_counts_csv(data_file, config)
+    with progress("generating", total=generate.total_minutes(config.days), unit="minutes") as meter:
+        summary = generate.write_csv(data_file, config, events=False, on_minute=meter.update)
     step(
         f"Generated {summary.minutes:,} minutes ({summary.transactions:,} transactions, daily "
         f"cycle, {len(summary.incidents)} incidents) in {data_file}; labels in "
         f"{summary.labels_path.name}"
     )
 
-    with connect(url) as conn:
-        load = load_file(conn, data_file)
+    size = data_file.stat().st_size
+    with connect(url) as conn, progress("loading", total=size, unit="bytes") as meter:
+        load = load_file(conn, data_file, on_read=meter.update)
     step(format_summary(load))
 
     step("Building the dbt project (seeds, models, unit and data tests)")
-    result = pipeline.build(url=url, quiet=True)
+    with progress("dbt build", unit="nodes") as meter:
+        result = pipeline.build(url=url, quiet=True, on_progress=meter.update)
     step(f"Build passed: {result.nodes_run} dbt nodes")
 
     with connect(url) as conn:

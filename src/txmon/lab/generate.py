@@ -9,21 +9,22 @@ Two shapes are written from the same per-minute draw (`minute_counts`, with the 
 of `txmon.lab.traffic`): aggregated counts (`timestamp,status,count`) and one row per
 transaction. Everything is deterministic from the seed; only the standard library is used.
 
-A little over 400 lines: the incident kinds, their placement and the writers share one
+Over 400 lines: the incident kinds, their placement and the writers share one
 configuration and one draw order, and splitting them would change the generated files.
 """
 
 from __future__ import annotations
 
 import csv
+import errno
 import math
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from txmon.ingest.fields import COUNTS_COLUMNS, EVENTS_FIELDS
 from txmon.lab import traffic
@@ -335,8 +336,8 @@ def minute_counts(config: GeneratorConfig) -> Iterator[tuple[datetime, dict[str,
 # --- Writers --------------------------------------------------------------------------------
 
 
-def write_labels_csv(path: Path, incidents: Sequence[Incident]) -> None:
-    with Path(path).open("w", newline="") as handle:
+def write_labels_csv(path: Path, incidents: Sequence[Incident], *, overwrite: bool = True) -> None:
+    with _written_whole(Path(path), overwrite) as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(LABELS_HEADER)
         for incident in incidents:
@@ -352,55 +353,101 @@ def write_labels_csv(path: Path, incidents: Sequence[Incident]) -> None:
             )
 
 
-def write_counts_csv(path: Path, config: GeneratorConfig) -> GenerationSummary:
-    """Per-minute counts (`timestamp,status,count`, all statuses every minute) plus labels."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+@dataclass(frozen=True)
+class Tally:
+    """What a writer wrote: minutes, data rows and transactions."""
+
+    minutes: int
+    rows: int
+    transactions: int
+
+
+def write_counts(
+    handle: TextIO, config: GeneratorConfig, on_minute: Callable[[int], None] | None = None
+) -> Tally:
+    """Per-minute counts (`timestamp,status,count`, all statuses every minute) to a stream.
+    `on_minute` is told the minutes written so far (for a progress bar)."""
     minutes = rows = transactions = 0
-    with _whole_or_nothing(path), path.open("w", newline="") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(COUNTS_HEADER)
-        for minute, counts in minute_counts(config):
-            stamp = minute.strftime(TIMESTAMP_FORMAT)
-            writer.writerows((stamp, status, counts[status]) for status in STATUSES)
-            minutes += 1
-            rows += len(STATUSES)
-            transactions += sum(counts.values())
-    return _finish(path, config, minutes, rows, transactions)
+    writer = csv.writer(handle, lineterminator="\n")
+    writer.writerow(COUNTS_HEADER)
+    for minute, counts in minute_counts(config):
+        stamp = minute.strftime(TIMESTAMP_FORMAT)
+        writer.writerows((stamp, status, counts[status]) for status in STATUSES)
+        minutes += 1
+        rows += len(STATUSES)
+        transactions += sum(counts.values())
+        if on_minute is not None:
+            on_minute(minutes)
+    return Tally(minutes, rows, transactions)
 
 
-@contextmanager
-def _whole_or_nothing(path: Path) -> Iterator[None]:
-    """Remove a data file that could not be written to the end (a full disk, a size limit,
-    Ctrl-C): cut short, it would still load, as a shorter data set with no sign of the cut."""
-    try:
-        yield
-    except BaseException:
-        path.unlink(missing_ok=True)
-        raise
-
-
-def write_events_csv(path: Path, config: GeneratorConfig) -> GenerationSummary:
-    """One row per transaction, drawn from the same per-minute counts as `write_counts_csv`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+def write_events(
+    handle: TextIO, config: GeneratorConfig, on_minute: Callable[[int], None] | None = None
+) -> Tally:
+    """One row per transaction to a stream, drawn from the same per-minute counts as
+    `write_counts`; `on_minute` as there."""
     # Event details use their own stream so the per-minute counts match the counts file.
     rng = random.Random(f"txmon-events-{config.seed}")
     minutes = transactions = 0
-    with _whole_or_nothing(path), path.open("w", newline="") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(EVENTS_HEADER)
-        for minute, counts in minute_counts(config):
-            writer.writerows(traffic.minute_events(rng, config.seed, transactions, minute, counts))
-            minutes += 1
-            transactions += sum(counts.values())
-    return _finish(path, config, minutes, transactions, transactions)
+    writer = csv.writer(handle, lineterminator="\n")
+    writer.writerow(EVENTS_HEADER)
+    for minute, counts in minute_counts(config):
+        writer.writerows(traffic.minute_events(rng, config.seed, transactions, minute, counts))
+        minutes += 1
+        transactions += sum(counts.values())
+        if on_minute is not None:
+            on_minute(minutes)
+    return Tally(minutes, transactions, transactions)
 
 
-def _finish(
-    path: Path, config: GeneratorConfig, minutes: int, rows: int, transactions: int
+def write_counts_csv(
+    path: Path, config: GeneratorConfig, *, overwrite: bool = True
 ) -> GenerationSummary:
-    incidents = resolved_incidents(config)
+    """Per-minute counts to a file, plus its labels file (see `write_csv`)."""
+    return write_csv(path, config, events=False, overwrite=overwrite)
+
+
+def write_events_csv(
+    path: Path, config: GeneratorConfig, *, overwrite: bool = True
+) -> GenerationSummary:
+    """One row per transaction to a file, plus its labels file (see `write_csv`)."""
+    return write_csv(path, config, events=True, overwrite=overwrite)
+
+
+def write_csv(
+    path: Path,
+    config: GeneratorConfig,
+    *,
+    events: bool,
+    overwrite: bool = True,
+    on_minute: Callable[[int], None] | None = None,
+) -> GenerationSummary:
+    """The data file and its labels beside it, in a folder that must exist. Without
+    `overwrite`, an existing data or labels file raises FileExistsError before anything is
+    written. `on_minute` is told the minutes written so far."""
+    path = Path(path)
     labels = labels_path(path)
-    write_labels_csv(labels, incidents)
-    return GenerationSummary(path, labels, minutes, rows, transactions, incidents)
+    if not overwrite:
+        for existing in (path, labels):
+            if existing.exists():
+                raise FileExistsError(errno.EEXIST, "the file exists", str(existing))
+    with _written_whole(path, overwrite) as handle:
+        tally = (write_events if events else write_counts)(handle, config, on_minute)
+    incidents = resolved_incidents(config)
+    write_labels_csv(labels, incidents, overwrite=overwrite)
+    return GenerationSummary(path, labels, tally.minutes, tally.rows, tally.transactions, incidents)
+
+
+@contextmanager
+def _written_whole(path: Path, overwrite: bool) -> Iterator[TextIO]:
+    """The file open for writing, removed if it cannot be written to the end (a full disk, a
+    size limit, Ctrl-C): cut short, a data file would still load, as a shorter data set with
+    no sign of the cut. Opening creates no folder, and without `overwrite` refuses an existing
+    file (which is then left alone)."""
+    handle = path.open("w" if overwrite else "x", newline="", encoding="utf-8")
+    try:
+        with handle:
+            yield handle
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise

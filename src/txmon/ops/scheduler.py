@@ -31,6 +31,7 @@ from txmon.alerting.schema import ensure_alert_tables
 from txmon.core.config import Settings
 from txmon.core.errors import BuildError, DatabaseUnavailable, TxmonError
 from txmon.core.facts import PUBLIC_SCHEMA, episode_minute
+from txmon.core.formatting import format_duration
 from txmon.db.connection import connect
 from txmon.ingest.retention import prune
 from txmon.pipeline import dbt as pipeline
@@ -38,26 +39,15 @@ from txmon.pipeline.views import data_freshness
 
 # The lock's key is part of the database's contract with every txmon version: keep it.
 LOCK_SQL = "select pg_try_advisory_lock(hashtext('txmon.scheduler'))"
-# Unit tests check the SQL logic, not the data: the scheduler never runs them. Its first cycle
-# builds everything else. Later cycles build only the tables (seeds and views cannot have
-# changed: the project is parsed once, at start) and one check of the rows the cycle wrote
-# (tag cycle); every `full_tests_every_minutes` a cycle runs all the data tests instead.
-FIRST_CYCLE_ARGUMENTS = ("--exclude", "test_type:unit")
-CYCLE_ARGUMENTS = (
-    "--select",
-    "config.materialized:table",
-    "config.materialized:incremental",
-    "tag:cycle",
-    "--indirect-selection",
-    "empty",
-)
-FULL_TESTS_ARGUMENTS = (
-    "--exclude",
-    "test_type:unit",
-    "resource_type:seed",
-    "config.materialized:view",
-    "config.materialized:stable_view",
-)
+# What each cycle builds: selectors of the dbt project (selectors.yml), the one definition that
+# other schedulers use too. The first cycle builds everything but the unit tests (they check
+# the SQL, not the data); later cycles only the tables, the views on them (a table's rebuild
+# drops them) and the check of the rows the cycle wrote (seeds and the other views cannot have
+# changed: the project is parsed once, at start); every `full_tests_every_minutes` a cycle runs
+# every data test as well.
+FIRST_CYCLE_ARGUMENTS = ("--selector", "monitor_start")
+CYCLE_ARGUMENTS = ("--selector", "monitor_cycle")
+FULL_TESTS_ARGUMENTS = ("--selector", "full_tests")
 MAX_BACKOFF_SECONDS = 300.0
 PRUNE_EVERY = 24 * 3600.0
 
@@ -83,10 +73,10 @@ class CycleReport:
     error: str | None = None
 
     def line(self) -> str:
-        lag = "-" if self.data_lag_seconds is None else f"{self.data_lag_seconds:.0f}s"
+        lag = "-" if self.data_lag_seconds is None else format_duration(self.data_lag_seconds)
         text = (
-            f"cycle {self.number}: data lag {lag}, build {self.build_seconds:.1f}s, "
-            f"dispatch {self.dispatch_seconds:.1f}s, sent {self.sent}"
+            f"cycle {self.number}: data lag {lag}, build {format_duration(self.build_seconds)}, "
+            f"dispatch {format_duration(self.dispatch_seconds)}, sent {self.sent}"
         )
         return text if self.succeeded else f"{text}, FAILED: {self.error}"
 

@@ -8,6 +8,7 @@ share; the API serves them as they are.
 
 from __future__ import annotations
 
+import csv
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,6 +18,7 @@ import psycopg
 
 from txmon.core.errors import TxmonError
 from txmon.core.facts import HEALTHY, INTERNAL_SCHEMA, PUBLIC_SCHEMA, severity_order
+from txmon.core.paths import dbt_project_dir
 from txmon.db.connection import dict_rows
 
 logger = logging.getLogger(__name__)
@@ -30,6 +32,8 @@ PUBLIC_VIEWS = (
     "current_status",
 )
 VIEWS_MISSING = "the monitoring views do not exist yet: load data and run `txmon build`"
+# The seed that lists the metrics (in the dbt project's seeds/ folder).
+METRIC_SEED = "metric_definitions.csv"
 
 
 def existing_relations(conn: psycopg.Connection, names: tuple[str, ...]) -> set[str]:
@@ -128,10 +132,29 @@ def episodes(
 
 
 def metric_names(conn: psycopg.Connection) -> list[str]:
-    rows = conn.execute(
-        f"select metric_name from {PUBLIC_SCHEMA}.current_status order by 1"
-    ).fetchall()
-    return [row[0] for row in rows]
+    """The metrics txmon judges, sorted: those of the published views, else (nothing built
+    yet) the metric_definitions seed's. Every check of a metric name reads this one list."""
+    if has_relation(conn, "current_status"):
+        rows = conn.execute(
+            f"select distinct metric_name from {PUBLIC_SCHEMA}.current_status order by 1"
+        ).fetchall()
+        if rows:
+            return [row[0] for row in rows]
+    path = dbt_project_dir() / "seeds" / METRIC_SEED
+    with path.open(newline="", encoding="utf-8") as handle:
+        return sorted(row["metric_name"] for row in csv.DictReader(handle))
+
+
+class UnknownMetric(TxmonError):
+    """A metric name txmon does not judge; the message lists those it does."""
+
+
+def check_metric(conn: psycopg.Connection, metric: str) -> None:
+    """Raise UnknownMetric for a name txmon does not judge: a typo is an error, not an empty
+    answer."""
+    known = metric_names(conn)
+    if metric not in known:
+        raise UnknownMetric(f"unknown metric {metric[:100]!r}; known: {', '.join(known)}")
 
 
 def latest_minute(conn: psycopg.Connection, metric: str) -> datetime | None:
@@ -292,3 +315,43 @@ def monitor_document(conn: psycopg.Connection) -> dict[str, Any]:
         "episodes": {status.short_name: status.episode_id for status in statuses},
         "needs_full_refresh": late.message() if (late := late_data(conn)) else None,
     }
+
+
+# How a build registered in txmon.build_log ended: it published its results, a node failed,
+# it finished without publishing (a selection without the models), or it never finished (killed;
+# a build counts as that only once a later one has started, so a running build is not).
+BUILD_OUTCOMES = ("published", "failed", "unpublished", "interrupted")
+
+
+@dataclass(frozen=True)
+class BuildRecord:
+    """The builds in txmon's build log, by outcome, and when the latest published."""
+
+    outcomes: dict[str, int]
+    last_published_at: datetime | None
+
+
+def build_record(conn: psycopg.Connection) -> BuildRecord:
+    """What txmon.build_log says of every build so far; all zeros before the first build."""
+    build_log = f"{INTERNAL_SCHEMA}.build_log"
+    outcomes = dict.fromkeys(BUILD_OUTCOMES, 0)
+    if conn.execute("select to_regclass(%s) is null", (build_log,)).fetchone()[0]:  # type: ignore[index]
+        return BuildRecord(outcomes, None)
+    rows = conn.execute(
+        f"""
+        select case
+                   when is_published then 'published'
+                   when error is not null then 'failed'
+                   when finished_at is not null then 'unpublished'
+                   else 'interrupted'
+               end as outcome,
+               count(*)
+        from {build_log}
+        where finished_at is not null
+           or build_id < (select max(build_id) from {build_log})
+        group by 1
+        """
+    ).fetchall()
+    outcomes.update({outcome: int(count) for outcome, count in rows})
+    last = conn.execute(f"select max(finished_at) from {build_log} where is_published").fetchone()
+    return BuildRecord(outcomes, last[0] if last else None)

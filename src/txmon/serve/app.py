@@ -20,9 +20,10 @@ from txmon.core.errors import TxmonError
 from txmon.core.facts import PUBLIC_SCHEMA
 from txmon.serve.batches import MAX_BODY_BYTES
 from txmon.serve.dependencies import Database, configure
+from txmon.serve.docs import install_docs
 from txmon.serve.errors import UNAUTHORISED, install_error_handlers
 from txmon.serve.middleware import Gate
-from txmon.serve.routes import health, metrics, monitoring, transactions
+from txmon.serve.routes import health, metrics, monitoring, prometheus, transactions
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
@@ -53,8 +54,16 @@ def create_app(
     settings file's [ingest] section; its defaults when None)."""
     token = token or None  # an empty token would protect nothing
     app = FastAPI(
-        title="txmon API", version=__version__, description=DESCRIPTION, openapi_tags=TAGS
+        title="txmon API",
+        version=__version__,
+        description=DESCRIPTION,
+        openapi_tags=TAGS,
+        # Served by install_docs from local files instead of FastAPI's pages, which load a CDN.
+        docs_url=None,
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
     )
+    install_docs(app)
     configure(app, Database(database_url), ingest or Ingest())
     app.add_middleware(Gate, token=token, max_body_bytes=max_body_bytes)
     install_error_handlers(app)
@@ -67,6 +76,7 @@ def create_app(
     )
     app.include_router(monitoring.router, **guarded)
     app.include_router(metrics.router, **guarded)
+    app.include_router(prometheus.router, **guarded)
     app.include_router(health.router)
     app.include_router(transactions.router, **guarded)
     return app

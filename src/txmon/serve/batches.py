@@ -9,7 +9,7 @@ answer.
 # No `from __future__ import annotations`: pydantic reads these annotations at run time.
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import psycopg
@@ -18,7 +18,16 @@ from pydantic_core import PydanticCustomError
 
 from txmon.core.config import Ingest
 from txmon.ingest import fields as rules
-from txmon.ingest.writer import BatchRefused, RawWriter
+from txmon.ingest.loads import (
+    LOCK_KEY,
+    KeyedLoad,
+    add_to_load,
+    find_keyed_load,
+    load_rows,
+    register_keyed_load,
+)
+from txmon.ingest.raw_tables import ensure_raw_tables
+from txmon.ingest.writer import LOCK_LOADS, BatchRefused, RawWriter
 from txmon.serve.errors import Refused
 from txmon.serve.field_types import (
     Amount,
@@ -125,23 +134,83 @@ class TransactionBatch(BaseModel):
 
 # --- writing ------------------------------------------------------------------------------
 
+# The Idempotency-Key header: 1 to 255 visible ASCII characters (spaces inside), as the
+# IETF draft's examples and the usual clients send (UUIDs, hashes, "order-123:retry").
+IDEMPOTENCY_KEY_CHARS = 255
+IDEMPOTENCY_KEY_PATTERN = r"^[!-~](?:[ -~]*[!-~])?$"
+BATCH_SOURCE = "POST /transactions"
+
+
+class KeyReused(Exception):
+    """The idempotency key names an earlier batch with other items: nothing was written."""
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    """What `write_batch` answers: the batch written, or the earlier one a key names."""
+
+    written: BatchWritten
+    replayed: bool = False  # the key named a batch already written; nothing was written now
+
 
 def write_batch(
-    conn: psycopg.Connection, batch: TransactionBatch, ingest: Ingest | None = None
-) -> BatchWritten:
+    conn: psycopg.Connection,
+    batch: TransactionBatch,
+    ingest: Ingest | None = None,
+    idempotency_key: str | None = None,
+) -> BatchOutcome:
     """Write a validated batch in the connection's transaction through the raw-table writer
     (the same as `txmon load`), or raise Refused with every problem and write nothing.
 
     After pydantic has applied the field rules, the writer applies the rules that depend on
     data: transaction ids unique in the batch and not stored yet, and time sanity (items judged
     in order, against the stored data and the items before).
+
+    With an idempotency key the batch is written as a load under that key. A key already used
+    writes nothing: for the same items it answers what the first batch answered (`replayed`),
+    for other items it raises KeyReused.
     """
     shape: rules.Shape = "counts" if batch.counts is not None else "events"
     items: list[CountItem] | list[EventItem] = batch.counts or batch.events or []
-    writer = RawWriter(conn, shape, ingest=ingest)  # events: one writer of ids at a time
+    rows = [rules.row_from(shape, item.model_dump()) for item in items]
+    load_id = None
+    if idempotency_key is not None:
+        # The key's lock first, then (for events) the load lock: always in that order.
+        conn.execute(LOCK_KEY, (idempotency_key,))
+        if shape == "events":
+            conn.execute(LOCK_LOADS)
+        ensure_raw_tables(conn)
+        earlier = find_keyed_load(conn, idempotency_key)
+        if earlier is not None:
+            return BatchOutcome(_same_batch(conn, earlier, shape, rows), replayed=True)
+        load_id = register_keyed_load(conn, idempotency_key, BATCH_SOURCE, shape)
+    writer = RawWriter(conn, shape, ingest=ingest, load_id=load_id)  # events: one at a time
     try:
-        written = writer.write_batch([rules.row_from(shape, item.model_dump()) for item in items])
+        written = writer.write_batch(rows)
     except BatchRefused as refused:
         problems = [Problem.model_validate(asdict(problem)) for problem in refused.problems]
         raise Refused(problems) from None
-    return BatchWritten(kind=shape, rows_written=written)
+    if load_id is not None:
+        add_to_load(conn, load_id, written, 0, writer.first_at, writer.last_at)
+    return BatchOutcome(BatchWritten(kind=shape, rows_written=written))
+
+
+def _same_batch(
+    conn: psycopg.Connection, earlier: KeyedLoad, shape: rules.Shape, rows: list[rules.Row]
+) -> BatchWritten:
+    """What the earlier batch under this key answered, if it had exactly these items (compared
+    as stored, so `"count": "7"` and `"count": 7` are the same item); else KeyReused."""
+    what = f"Idempotency-Key was first used for load {earlier.load_id}"
+    if earlier.input_shape != shape:
+        raise KeyReused(f"{what}, a batch of {earlier.input_shape}; send this batch with a new key")
+    stored = load_rows(conn, earlier.load_id, shape)
+    if len(stored) != earlier.rows_loaded:
+        raise KeyReused(
+            f"{what}, whose rows were pruned or removed in part; send this batch with a new key"
+        )
+    if stored != rows:
+        raise KeyReused(
+            f"{what}, a batch of {len(stored):,} other {shape} items; nothing was written: "
+            "send this batch with a new key"
+        )
+    return BatchWritten(kind=shape, rows_written=len(stored))

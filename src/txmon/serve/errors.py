@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from txmon.core.errors import TxmonError
-from txmon.pipeline.views import VIEWS_MISSING
+from txmon.pipeline.views import VIEWS_MISSING, UnknownMetric
 from txmon.serve.field_types import printable
 from txmon.serve.models import Message, Problem, Problems
 
@@ -92,6 +92,10 @@ async def _txmon_error(request: Request, error: Exception) -> JSONResponse:
     return message(503, str(error))
 
 
+async def _unknown_metric(request: Request, error: Exception) -> JSONResponse:
+    return message(404, str(error))
+
+
 async def _views_missing(request: Request, error: Exception) -> JSONResponse:
     return message(503, VIEWS_MISSING)
 
@@ -109,6 +113,7 @@ async def _unexpected(request: Request, error: Exception) -> JSONResponse:
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(Refused, _refused)
+    app.add_exception_handler(UnknownMetric, _unknown_metric)
     app.add_exception_handler(TxmonError, _txmon_error)
     app.add_exception_handler(psycopg.errors.UndefinedTable, _views_missing)
     app.add_exception_handler(psycopg.errors.UndefinedColumn, _views_missing)

@@ -1,4 +1,5 @@
-"""The gate in front of every route: the bearer token, then the body size.
+"""The gate in front of every route: the bearer token, then the body size; and on the way
+out, a content-security policy for every answer that brings none of its own.
 
 Pure ASGI rather than FastAPI dependencies, so both hold before anything reads the request: a
 caller without the token learns nothing (not even whether a body is valid), and no more than the
@@ -13,9 +14,19 @@ from typing import Any
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-# Open without a token: the liveness probe, and the docs (they show the schema, never data).
-OPEN_PATHS = frozenset({"/health", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
+from txmon.serve.docs import ASSETS_URL, DOCS_URL, REDOC_URL
+
+# Open without a token: the liveness probe, and the docs with their files (they show the
+# schema, never data).
+OPEN_PATHS = frozenset({"/health", DOCS_URL, REDOC_URL, "/openapi.json"})
+OPEN_PREFIXES = (f"{ASSETS_URL}/",)
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+# For answers that set no policy (all but the docs pages): JSON and files are data, never a
+# page to run, frame or style.
+DEFAULT_HEADERS = (
+    (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
+    (b"x-content-type-options", b"nosniff"),
+)
 
 
 class Gate:
@@ -30,8 +41,11 @@ class Gate:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        send = _with_default_headers(send)
         headers = dict(scope["headers"])  # names are lower-case bytes in ASGI
-        needs_token = self.token is not None and scope["path"] not in OPEN_PATHS
+        path = scope["path"]
+        is_open = path in OPEN_PATHS or path.startswith(OPEN_PREFIXES)
+        needs_token = self.token is not None and not is_open
         if needs_token and not self._authorised(headers.get(b"authorization", b"")):
             detail = "a valid token is required: send 'Authorization: Bearer <token>'"
             await _send_json(send, 401, {"detail": detail}, [(b"www-authenticate", b"Bearer")])
@@ -65,6 +79,19 @@ class Gate:
     async def _too_large(self, send: Send) -> None:
         detail = f"the request body is larger than {self.max_body_bytes:,} bytes; split the batch"
         await _send_json(send, 413, {"detail": detail}, [(b"connection", b"close")])
+
+
+def _with_default_headers(send: Send) -> Send:
+    """A send that adds DEFAULT_HEADERS to the answer's start, each unless already set."""
+
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            present = {name.lower() for name, _ in message.get("headers", [])}
+            missing = [(name, value) for name, value in DEFAULT_HEADERS if name not in present]
+            message = {**message, "headers": [*message.get("headers", []), *missing]}
+        await send(message)
+
+    return sending
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

@@ -21,13 +21,13 @@ pytest_plugins = ["alerting_fixtures"]
 
 
 @pytest.fixture()
-def replayed_url(alert_url: str, tmp_path: Path) -> str:
-    """The built history replayed into the log (nothing sent), to two channels."""
+def backfilled_url(alert_url: str, tmp_path: Path) -> str:
+    """The built history backfilled into the log (nothing sent), to two channels."""
     settings = Settings(
         rules=Rules(stale_after_minutes=0, max_event_age_minutes=10**7),
         channels=({"type": "stdout"}, {"type": "jsonl", "path": str(tmp_path / "a.jsonl")}),
     )
-    run_dispatch(alert_url, settings, build_channels(settings.channels), replay=True)
+    run_dispatch(alert_url, settings, build_channels(settings.channels), backfill=True)
     return alert_url
 
 
@@ -38,9 +38,9 @@ def test_the_log_is_empty_before_any_dispatch(database_url: str) -> None:
             entries(conn, limit=0)
 
 
-def test_entries_latest_first_with_filters(replayed_url: str) -> None:
-    total = rows(replayed_url, f"select count(*) from {PUBLIC_SCHEMA}.alert_log")[0][0]
-    with connect(replayed_url) as conn:
+def test_entries_latest_first_with_filters(backfilled_url: str) -> None:
+    total = rows(backfilled_url, f"select count(*) from {PUBLIC_SCHEMA}.alert_log")[0][0]
+    with connect(backfilled_url) as conn:
         everything = entries(conn, limit=None)
         assert len(everything) == total
         assert [e.minute_at for e in everything] == sorted(
@@ -55,10 +55,10 @@ def test_entries_latest_first_with_filters(replayed_url: str) -> None:
     assert (first_alert.event_type, first_alert.episode_minutes) == ("ALERT", 15)
 
 
-def test_prototype_records_one_per_notification(replayed_url: str, tmp_path: Path) -> None:
-    with connect(replayed_url) as conn:
+def test_prototype_records_one_per_notification(backfilled_url: str, tmp_path: Path) -> None:
+    with connect(backfilled_url) as conn:
         records = prototype_records(conn)
-        path = tmp_path / "out" / "alert_log.json"
+        path = tmp_path / "alert_log.json"
         assert export_prototype_json(conn, path) == len(records)
     assert json.loads(path.read_text()) == records
     # Two channels, one record each notification.
@@ -80,11 +80,21 @@ def test_prototype_records_one_per_notification(replayed_url: str, tmp_path: Pat
     assert failed[0]["message"] == "FAILED_RATE anomaly persisted for 15 minutes"
 
 
-def test_a_failed_export_leaves_the_earlier_file(replayed_url: str, tmp_path: Path) -> None:
+def test_a_failed_export_leaves_the_earlier_file(backfilled_url: str, tmp_path: Path) -> None:
     # A name the file system takes, but not with the temporary file's prefix and suffix.
     path = tmp_path / ("x" * 250)
     path.write_text("earlier")
-    with connect(replayed_url) as conn, pytest.raises(TxmonError, match="cannot write"):
+    with connect(backfilled_url) as conn, pytest.raises(TxmonError, match="cannot write"):
         export_prototype_json(conn, path)
     assert path.read_text() == "earlier"
     assert [entry.name for entry in tmp_path.iterdir()] == [path.name]
+
+
+def test_an_export_creates_no_folder(backfilled_url: str, tmp_path: Path) -> None:
+    path = tmp_path / "missing" / "alert_log.json"
+    with (
+        connect(backfilled_url) as conn,
+        pytest.raises(TxmonError, match=r"cannot write .*missing"),
+    ):
+        export_prototype_json(conn, path)
+    assert not (tmp_path / "missing").exists()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,17 +17,22 @@ from alerting_helpers import BURST_START, START
 from helpers import TXMON, build, rows
 from txmon.alerting.channels.config import build_channels
 from txmon.alerting.outbox import (
+    BACKFILL_REASON,
     DispatchSummary,
+    Replay,
     queue_notifications,
+    replay_history,
     run_dispatch,
     stale_notification,
     system_notification,
 )
+from txmon.alerting.silences import add_silence
 from txmon.core.config import Delivery, Rules, Settings, load_settings
 from txmon.core.errors import TxmonError
 from txmon.core.facts import PUBLIC_SCHEMA
 from txmon.db.connection import connect
 from txmon.ingest.files import load_file
+from txmon.lab import generate
 from txmon.pipeline import dbt as pipeline
 from txmon.pipeline.views import VIEWS_MISSING
 
@@ -52,6 +58,24 @@ def settings(*channels: dict[str, Any], rules: Rules = RULES) -> Settings:
 
 def dispatch(url: str, config: Settings, **options: Any) -> DispatchSummary:
     return run_dispatch(url, config, build_channels(config.channels), **options)
+
+
+def replay(url: str, config: Settings) -> Replay:
+    return replay_history(url, config, build_channels(config.channels))
+
+
+def alert_tables(url: str) -> list[tuple[Any, ...]]:
+    """Whether the outbox's tables exist, and their rows when they do."""
+    names = ("alert_log", "alert_silences", "dispatch_runs")
+    found = rows(
+        url,
+        "select to_regclass(name) from unnest(%s::text[]) as name",
+        ([f"{PUBLIC_SCHEMA}.{name}" for name in names],),
+    )
+    return [
+        (name, rows(url, f"select * from {PUBLIC_SCHEMA}.{name} order by 1") if exists else None)
+        for name, (exists,) in zip(names, found, strict=True)
+    ]
 
 
 @pytest.fixture()
@@ -154,23 +178,151 @@ def test_stale_notification_needs_a_lag_past_the_setting() -> None:
     assert stale_notification(None, latest, rules) is None
 
 
-def test_replay_logs_the_history_without_sending(
+def test_replay_shows_the_history_and_changes_nothing(
     alert_url: str, sink: Path, to_sink: dict[str, Any]
 ) -> None:
     config = settings(to_sink)
-    summary = dispatch(alert_url, config, replay=True)
-    assert summary.delivery is None and summary.queue.queued == 0
-    logged = rows(alert_url, f"select count(*) from {PUBLIC_SCHEMA}.alert_log")[0][0]
-    assert summary.queue.suppressed == logged > 5
-    assert {row[1] for row in log_statuses(alert_url, "failed_rate")} == {"replay"}
+    shown = replay(alert_url, config)
+    failed = [
+        row.notification for row in shown.to_send if row.notification.metric_name == "failed_rate"
+    ]
+    assert [(n.event_type, n.severity) for n in failed] == BURST_SEQUENCE
+    assert shown.text().startswith("replay (nothing written): would send ")
+    # Read-only: not even the outbox's tables were created.
+    assert [table for table, content in alert_tables(alert_url) if content is not None] == []
     assert not sink.exists()
-    assert dispatch(alert_url, config).queue.queued == 0  # a live run after a replay pages nobody
 
-
-def test_replay_with_send_delivers(alert_url: str, sink: Path, to_sink: dict[str, Any]) -> None:
-    summary = dispatch(alert_url, settings(to_sink), replay=True, send=True)
-    assert summary.delivery is not None and summary.delivery.sent == summary.queue.queued > 5
+    # The live dispatch after it sends everything: the replay swallowed nothing.
+    dispatch(alert_url, config)
     assert failed_rate_sequence(sink) == BURST_SEQUENCE
+    before = alert_tables(alert_url)
+    assert replay(alert_url, config).rows == shown.rows  # the history, whatever the log says
+    assert alert_tables(alert_url) == before
+
+
+def test_replay_honours_silences(alert_url: str, to_sink: dict[str, Any]) -> None:
+    with connect(alert_url) as conn:
+        add_silence(
+            conn,
+            "failed_*",
+            BURST_START.replace(tzinfo=UTC),
+            START.replace(tzinfo=UTC) + timedelta(days=1),
+            "planned",
+        )
+    shown = replay(alert_url, settings(to_sink))
+    failed = [row for row in shown.rows if row.notification.metric_name == "failed_rate"]
+    assert {(row.status, row.suppressed_reason) for row in failed} == {
+        ("suppressed", "silenced: planned")
+    }
+    assert "silenced: planned: 5" in shown.text()
+
+
+def test_replay_on_the_command_line(
+    alert_url: str, to_sink: dict[str, Any], tmp_path: Path
+) -> None:
+    config = tmp_path / "txmon.toml"
+    config.write_text(f'[[channels]]\ntype = "jsonl"\npath = "{to_sink["path"]}"\n')
+    result = txmon(
+        "dispatch", "--replay", "--config", str(config), env={"TXMON_DATABASE_URL": alert_url}
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == [
+        "minute",
+        "(UTC)",
+        "metric",
+        "event",
+        "severity",
+        "lasted",
+        "channel",
+        "would",
+        "be",
+    ]
+    assert any(
+        "failed_rate" in line and "ESCALATION" in line and line.endswith("sent") for line in lines
+    )
+    assert lines[-1].startswith("replay (nothing written): would send ")
+    assert [table for table, content in alert_tables(alert_url) if content is not None] == []
+
+
+def test_backfill_logs_the_history_as_handled_and_sends_none(
+    alert_url: str, sink: Path, to_sink: dict[str, Any]
+) -> None:
+    config = settings(to_sink)
+    summary = dispatch(alert_url, config, backfill=True)
+    assert summary.delivery is None and summary.queue.queued == 0
+    assert summary.queue.suppressed > 5 and summary.queue.open_episodes == 0
+    assert summary.text().startswith(f"backfill: logged {summary.queue.suppressed} notifications")
+    assert set(log_statuses(alert_url, "failed_rate")) == {("suppressed", BACKFILL_REASON)}
+    assert not sink.exists()
+    assert dispatch(alert_url, config).queue.queued == 0  # history stays handled
+    runs = rows(alert_url, f"select mode from {PUBLIC_SCHEMA}.dispatch_runs order by run_id")
+    assert runs == [("backfill",), ("live",)]
+
+
+@pytest.mark.slow
+def test_after_a_backfill_an_open_episode_still_escalates_and_recovers(
+    database_url: str, txmon_env: dict[str, str], tmp_path: Path, sink: Path
+) -> None:
+    """The history is backfilled while a failure burst is at WARNING; the data that follow
+    take it to CRITICAL, SEVERE and back: those three are sent, nothing before them is."""
+    burst_minute = 400
+    config = generate.GeneratorConfig(
+        days=0.5,
+        seed=21,
+        start=START,
+        incidents=(
+            generate.Incident("failed_burst", START + timedelta(minutes=burst_minute), 70, 0.2),
+        ),
+    )
+    whole = generate.write_counts_csv(tmp_path / "day.csv", config).path.read_text().splitlines()
+    header, body = whole[0], whole[1:]
+    cut = (burst_minute + 38) * len(generate.STATUSES)  # past WARNING (30), before CRITICAL (45)
+    first, second = tmp_path / "first.csv", tmp_path / "second.csv"
+    first.write_text("\n".join([header, *body[:cut]]) + "\n")
+    second.write_text("\n".join([header, *body[cut:]]) + "\n")
+    settings_file = tmp_path / "txmon.toml"
+    settings_file.write_text(
+        "[rules]\nstale_after_minutes = 0\nmax_event_age_minutes = 10000000\n"
+        f'[[channels]]\ntype = "jsonl"\npath = "{sink}"\n'
+    )
+    backfill = ("dispatch", "--backfill", "--config", str(settings_file))
+
+    with connect(database_url) as conn:
+        load_file(conn, first)
+    build(database_url)
+    assert failed_rate_statuses(database_url)[-1] == "WARNING"
+
+    declined = txmon(*backfill, stdin="n\n")
+    assert declined.returncode == 1
+    still_open = re.search(r"(\d+) episodes are still open", declined.stdout)
+    assert still_open and int(still_open.group(1)) >= 1, declined.stdout
+    assert declined.stderr == (
+        "txmon: error: backfill not confirmed: nothing was written (--yes skips the question)\n"
+    )
+    assert rows(database_url, "select to_regclass('monitoring.alert_log')") == [(None,)]
+    accepted = txmon(*backfill, stdin="y\n")
+    assert accepted.returncode == 0, accepted.stderr
+    assert "episodes still open will have their next escalation or recovery sent" in accepted.stdout
+    assert set(log_statuses(database_url, "failed_rate")) == {("suppressed", BACKFILL_REASON)}
+    assert not sink.exists()
+
+    with connect(database_url) as conn:
+        load_file(conn, second)
+    build(database_url)
+    live = txmon("dispatch", "--config", str(settings_file))
+    assert live.returncode == 0, live.stderr
+    assert failed_rate_sequence(sink) == BURST_SEQUENCE[2:]
+
+
+def failed_rate_statuses(url: str) -> list[str]:
+    """failed_rate's severity minute by minute, oldest first."""
+    found = rows(
+        url,
+        f"select severity from {PUBLIC_SCHEMA}.metric_status"
+        " where metric_name = 'failed_rate' order by minute_at",
+    )
+    return [severity for (severity,) in found]
 
 
 def test_reminders_while_urgent(alert_url: str, sink: Path, to_sink: dict[str, Any]) -> None:
@@ -188,8 +340,6 @@ def test_recovery_only_for_an_episode_whose_alert_was_sent(
     alert_url: str, sink: Path, to_sink: dict[str, Any]
 ) -> None:
     """Alerts silenced during the episode: its recovery, after the silence, is not sent."""
-    from txmon.alerting.silences import add_silence
-
     silence_end = BURST_START + timedelta(minutes=80)
     with connect(alert_url) as conn:
         add_silence(
@@ -302,6 +452,11 @@ def test_config_file_and_cli_listing(alert_url: str, tmp_path: Path, sink: Path)
     exported = tmp_path / "alert_log.json"
     txmon("alerts", "export", "--json", str(exported), env=env).check_returncode()
     assert json.loads(exported.read_text())[0]["metric"].endswith("_RATE")
+    to_stdout = txmon("alerts", "export", "--json", "-", env=env, cwd=tmp_path)
+    assert to_stdout.returncode == 0, to_stdout.stderr
+    assert to_stdout.stdout == exported.read_text()
+    assert to_stdout.stderr.startswith("wrote ") and to_stdout.stderr.endswith(" to stdout\n")
+    assert not (tmp_path / "-").exists()
 
 
 def test_bad_config_is_one_clear_line(tmp_path: Path) -> None:
@@ -318,10 +473,14 @@ def test_bad_config_is_one_clear_line(tmp_path: Path) -> None:
     )
 
 
-def txmon(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def txmon(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [TXMON, *args],
         env={**os.environ, **(env or {})},
+        cwd=cwd,
+        input=stdin,
         capture_output=True,
         text=True,
         timeout=120,

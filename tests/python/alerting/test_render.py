@@ -57,7 +57,7 @@ def test_slack_message_blocks() -> None:
     assert fields["*Severity*"] == "WARNING (was INFO)"
     assert fields["*Metric*"] == "failed_rate"
     assert fields["*Event*"] == "ESCALATION"
-    assert fields["*Minutes*"] == "30"
+    assert fields["*Minutes*"] == "30 min"
     assert fields["*Value*"].startswith("value 4.12% vs threshold 2.00%")
     assert context["type"] == "context"
 

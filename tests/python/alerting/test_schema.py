@@ -1,5 +1,6 @@
 """The alerting tables: created in the public schema, safe to create again, and an alert log
-from before the rename of consecutive_minutes migrated in place."""
+from before the rename of consecutive_minutes and dispatcher runs from before backfills
+migrated in place."""
 
 from __future__ import annotations
 
@@ -87,9 +88,37 @@ def test_an_old_alert_log_is_migrated_in_place(database_url: str) -> None:
     assert rows(database_url, f"select episode_minutes from {PUBLIC_SCHEMA}.alert_log") == [(42,)]
 
 
+def test_dispatcher_runs_from_before_backfills_take_them(database_url: str) -> None:
+    with connect(database_url) as conn:
+        conn.execute(f"create schema {PUBLIC_SCHEMA}")
+        conn.execute(
+            f"create table {PUBLIC_SCHEMA}.dispatch_runs (run_id bigserial primary key,"
+            " started_at timestamptz not null default now(),"
+            " mode text not null check (mode in ('live', 'replay')),"
+            " latest_minute_at timestamptz, queued integer not null default 0,"
+            " suppressed integer not null default 0, is_stale boolean not null default false)"
+        )
+        conn.execute(f"insert into {PUBLIC_SCHEMA}.dispatch_runs (mode) values ('replay')")
+    ensure(database_url)
+    constraint = (
+        "select oid, pg_get_constraintdef(oid) from pg_constraint"
+        f" where conrelid = '{PUBLIC_SCHEMA}.dispatch_runs'::regclass and contype = 'c'"
+    )
+    [(first_oid, definition)] = rows(database_url, constraint)
+    assert re.findall(r"'(\w+)'::text", definition) == ["live", "backfill", "replay"]
+    ensure(database_url)
+    assert rows(database_url, constraint)[0][0] == first_oid  # not replaced a second time
+    with connect(database_url) as conn:
+        conn.execute(f"insert into {PUBLIC_SCHEMA}.dispatch_runs (mode) values ('backfill')")
+    modes = rows(database_url, f"select mode from {PUBLIC_SCHEMA}.dispatch_runs order by run_id")
+    assert modes == [("replay",), ("backfill",)]
+
+
 def test_the_ddl_names_the_public_schema_and_alters_nothing_twice() -> None:
     text = alerting_ddl().as_string()
-    assert text.count("alter table") == 1  # only the rename of consecutive_minutes
+    # The rename of consecutive_minutes and the widened mode check, each behind its test.
+    assert text.count("alter table") == 3
+    assert text.count("do $$") == 2
     assert "{" not in text  # every placeholder filled in
     assert f'create table if not exists "{PUBLIC_SCHEMA}".alert_log' in text
 

@@ -76,6 +76,18 @@ def test_a_pattern_that_matches_no_metric_is_a_typo(burst_url: str) -> None:
         conn.rollback()
 
 
+def test_before_any_build_a_pattern_is_checked_against_the_seed(database_url: str) -> None:
+    with connect(database_url) as conn:
+        with pytest.raises(TxmonError) as caught:
+            add_silence(conn, "failed_rte", NOON, NOON + timedelta(hours=1), "typo")
+        assert str(caught.value) == (
+            "the pattern 'failed_rte' matches no metric; known: approval_rate, denied_rate, "
+            "failed_rate, reversed_rate, volume, data, pipeline"
+        )
+        conn.rollback()
+        assert add_silence(conn, "failed_*", NOON, NOON + timedelta(hours=1), "planned") >= 1
+
+
 def test_silenced_notifications_are_logged_not_sent(alert_url: str, tmp_path: Path) -> None:
     sink = tmp_path / "alerts.jsonl"
     with connect(alert_url) as conn:

@@ -42,8 +42,11 @@ def txmon(txmon_env: dict[str, str]) -> Txmon:
     return invoke
 
 
-def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
-    assert result.returncode == 1, result.stdout + result.stderr
+def assert_one_line_error(
+    result: subprocess.CompletedProcess, *fragments: str, code: int = 1
+) -> None:
+    """One line on stderr and exit status `code` (1; 3 for status and monitor)."""
+    assert result.returncode == code, result.stdout + result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("txmon: error: ")
@@ -72,7 +75,7 @@ def test_generate_load_build_monitor_status(
     assert "build passed" in built.stdout
 
     monitored = txmon("monitor", "--json")
-    assert monitored.returncode == 0, monitored.stderr
+    assert monitored.returncode == 2, monitored.stderr  # SEVERE: CRITICAL or above
     document = json.loads(monitored.stdout)
     assert set(document) >= {"current_minute", "metrics", "thresholds", "persistence_analysis"}
     assert document["current_minute"] == "2025-07-12 23:59:00"
@@ -81,7 +84,7 @@ def test_generate_load_build_monitor_status(
     assert document["persistence_analysis"]["approval"]["severity"] == "SEVERE"
 
     status = txmon("status")
-    assert status.returncode == 0
+    assert status.returncode == 2
     assert "approval_rate" in status.stdout and "SEVERE" in status.stdout
     assert "overall: SEVERE" in status.stdout
 
@@ -126,17 +129,18 @@ def test_unreachable_database_is_one_clear_line(txmon: Txmon) -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     env = {"TXMON_DATABASE_URL": f"postgresql://postgres@127.0.0.1:{port}/txmon"}
-    for command in (["status"], ["build"], ["monitor", "--json"]):
-        assert_one_line_error(txmon(*command, env=env), "cannot connect to PostgreSQL", str(port))
+    for command, code in ((["status"], 3), (["build"], 1), (["monitor", "--json"], 3)):
+        result = txmon(*command, env=env)
+        assert_one_line_error(result, "cannot connect to PostgreSQL", str(port), code=code)
 
 
 def test_bad_database_url_is_one_clear_line(txmon: Txmon) -> None:
     result = txmon("status", env={"TXMON_DATABASE_URL": "mysql://nope"})
-    assert_one_line_error(result, "TXMON_DATABASE_URL")
+    assert_one_line_error(result, "TXMON_DATABASE_URL", code=3)
 
 
 def test_status_before_any_build_says_what_to_do(txmon: Txmon, database_url: str) -> None:
-    assert_one_line_error(txmon("status"), "txmon build")
+    assert_one_line_error(txmon("status"), "txmon build", code=3)
 
 
 @pytest.mark.slow
@@ -155,6 +159,33 @@ def test_a_selection_that_matches_nothing_is_an_error(txmon: Txmon) -> None:
 
 def test_generate_rejects_bad_arguments(txmon: Txmon, tmp_path: Path) -> None:
     assert_one_line_error(txmon("generate", str(tmp_path / "x.csv"), "--days", "-1"), "days")
+
+
+def test_generate_to_stdout_and_never_over_a_file(tmp_path: Path) -> None:
+    env = {**os.environ, "TXMON_HOME": str(tmp_path / "home")}
+    options = ("--days", "0.05", "--seed", "3", "--start", "2025-07-12 06:00-03:00")
+    data = tmp_path / "day.csv"
+    written = run(env, "generate", str(data), *options, cwd=tmp_path)
+    assert written.returncode == 0, written.stderr
+    assert data.read_text().splitlines()[1].startswith("2025-07-12 09:00:00,")  # in UTC
+
+    piped = run(env, "generate", "-", *options, cwd=tmp_path)
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stdout == data.read_text()
+    assert piped.stderr.startswith("wrote 432 rows (72 minutes, ")
+    assert piped.stderr.endswith(" to stdout; 0 incidents planted (no labels file with -)\n")
+    assert sorted(path.name for path in tmp_path.iterdir() if path.is_file()) == [
+        "day.csv",
+        "day.labels.csv",
+    ]
+
+    data.write_text("mine\n")
+    refused = run(env, "generate", str(data), *options, cwd=tmp_path)
+    assert_one_line_error(refused, f"{data} and {data.parent / 'day.labels.csv'} already exist")
+    assert data.read_text() == "mine\n"
+    forced = run(env, "generate", str(data), *options, "--force", cwd=tmp_path)
+    assert forced.returncode == 0, forced.stderr
+    assert data.read_text() == piped.stdout
 
 
 def test_db_env_matches_the_url(txmon: Txmon, database_url: str) -> None:
@@ -193,7 +224,7 @@ def test_demo_has_a_database_of_its_own(
         assert rows(database_url, "select * from txmon_raw.transaction_counts") == before
         assert rows(database_url, "select file_name from txmon_raw.loads") == [(str(mine),)]
         assert rows(database_url, "select to_regclass('monitoring.current_status')") == [(None,)]
-        assert_one_line_error(txmon("status"), "txmon build")
+        assert_one_line_error(txmon("status"), "txmon build", code=3)
         # The demo's database: its data only.
         assert rows(demo_url, "select count(*) from txmon_raw.loads") == [(1,)]
         assert rows(
@@ -203,7 +234,7 @@ def test_demo_has_a_database_of_its_own(
 
         # The follow-up commands it prints read the demo's results.
         status = txmon("--database", "demo", "status")
-        assert status.returncode == 0, status.stderr
+        assert status.returncode == 2, status.stderr  # the demo ends at CRITICAL
         assert "CRITICAL" in status.stdout
         document = json.loads(txmon("monitor", "--json", env={"TXMON_DATABASE": "demo"}).stdout)
         assert document["current_minute"] == "2025-07-14 23:59:00"
@@ -221,11 +252,11 @@ def test_demo_has_a_database_of_its_own(
 
 def test_database_selection_is_checked(txmon: Txmon, database_url: str) -> None:
     bad = txmon("status", env={"TXMON_DATABASE": "prod"})
-    assert_one_line_error(bad, "TXMON_DATABASE must be main or demo")
+    assert_one_line_error(bad, "TXMON_DATABASE must be main or demo", code=3)
     option = txmon("--database", "prod", "status")
     assert option.returncode != 0 and "--database" in option.stderr
     missing = txmon("--database", "demo", "status")
-    assert_one_line_error(missing, "_demo", "does not exist", "txmon demo")
+    assert_one_line_error(missing, "_demo", "does not exist", "txmon demo", code=3)
 
 
 @pytest.mark.slow
@@ -241,9 +272,9 @@ def test_demo_on_the_embedded_server(tmp_path: Path) -> None:
         assert "Demo database created: postgres@127.0.0.1:" in result.stdout
         assert "/txmon_demo" in result.stdout
         demo_status = run(env, "--database", "demo", "status")
-        assert demo_status.returncode == 0 and "CRITICAL" in demo_status.stdout
+        assert demo_status.returncode == 2 and "CRITICAL" in demo_status.stdout
         # The embedded server's own database (txmon) got nothing from the demo.
-        assert_one_line_error(run(env, "status"), "txmon build")
+        assert_one_line_error(run(env, "status"), "txmon build", code=3)
         status = run(env, "db", "status")
         assert status.returncode == 0 and "running" in status.stdout
     finally:

@@ -1,4 +1,5 @@
-"""Bad input on every command: one line on stderr, exit status 1, never a traceback.
+"""Bad input on every command: one line on stderr, exit status 1 (3 for `status` and
+`monitor`, whose 1 and 2 are verdicts), never a traceback.
 
 Each case runs the installed `txmon` as a user would, against one of four databases: none at
 all (a closed port), an empty one (no views built yet), or one with a day of data built. A case
@@ -60,6 +61,7 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (path / "huge.toml").write_text("[rules]\nstale_after_minutes = 99999999999999999999\n")
     (path / "nan.toml").write_text("[delivery]\nretry_base_seconds = nan\n")
     (path / "no_url.toml").write_text('[[channels]]\ntype = "webhook"\n')
+    (path / "labelled.labels.csv").write_text("kind,metric,started_at,ended_at,minutes,magnitude\n")
     return path
 
 
@@ -111,6 +113,15 @@ CASES: list[tuple[str, str, dict[str, str], list[str], str]] = [
     ("alerts-database-down", "down", {}, ["alerts"], "cannot connect to PostgreSQL"),
     ("export-no-json", "down", {}, ["alerts", "export"], "Missing option '--json'"),
     ("export-to-folder", "down", {}, ["alerts", "export", "--json", "{folder}"], "directory"),
+    (
+        "export-missing-folder",
+        "built",
+        {},
+        ["alerts", "export", "--json", "{folder}/nope/log.json"],
+        "the folder {folder}/nope does not exist: create it first",
+    ),
+    ("alerts-since-text", "down", {}, ["alerts", "--since", "noon"], "'noon' is not a time"),
+    ("alerts-since-clock", "down", {}, ["alerts", "--since", "24:00"], "'--since'"),
     ("export-empty-name", "down", {}, ["alerts", "export", "--json", ""], "empty string"),
     (
         "export-below-a-file",
@@ -123,14 +134,14 @@ CASES: list[tuple[str, str, dict[str, str], list[str], str]] = [
         "export-unwritable",
         "built",
         {},
-        ["alerts", "export", "--json", "/proc/txmon-no-such-dir/log.json"],
-        "cannot write /proc/txmon-no-such-dir/log.json",
+        ["alerts", "export", "--json", "/proc/log.json"],
+        "cannot write /proc/log.json",
     ),
     (
         "export-database-down",
         "down",
         {},
-        ["alerts", "export", "--json", "{folder}/out/log.json"],
+        ["alerts", "export", "--json", "{folder}/log.json"],
         "cannot connect to PostgreSQL",
     ),
     # -- silences
@@ -154,14 +165,21 @@ CASES: list[tuple[str, str, dict[str, str], list[str], str]] = [
         "down",
         {},
         ["silence", "add", "failed_rate", "--until", "tomorrow", "--reason", "r"],
-        "'tomorrow' does not match the formats",
+        "'tomorrow' is not a time; give YYYY-MM-DD, YYYY-MM-DD HH:MM",
     ),
     (
         "silence-add-impossible-date",
         "down",
         {},
         ["silence", "add", "failed_rate", "--until", "2030-02-30", "--reason", "r"],
-        "'2030-02-30' does not match",
+        "'2030-02-30' is not a time",
+    ),
+    (
+        "silence-add-bad-clock",
+        "down",
+        {},
+        ["silence", "add", "failed_rate", "--until", "25:00", "--reason", "r"],
+        "'25:00' is not a time",
     ),
     (
         "silence-add-bad-from",
@@ -206,6 +224,15 @@ CASES: list[tuple[str, str, dict[str, str], list[str], str]] = [
         "must end after it starts",
     ),
     (
+        # The day's data end at 23:59: a silence from then cannot end at 06:00 the same day.
+        "silence-add-ends-before-the-latest-data",
+        "built",
+        {},
+        ["silence", "add", "failed_*", "--until", "2025-07-12 06:00", "--reason", "r"],
+        "--until 2025-07-12 06:00 is not after 2025-07-12 23:59 UTC (the latest minute in the "
+        "data)",
+    ),
+    (
         "silence-add-unknown-metric",
         "built",
         {},
@@ -242,6 +269,8 @@ CASES: list[tuple[str, str, dict[str, str], list[str], str]] = [
     ("episodes-database-down", "down", {}, ["episodes"], "cannot connect"),
     ("episodes-bad-since", "down", {}, ["episodes", "--since", "yesterday"], "'--since'"),
     ("episodes-since-month-13", "down", {}, ["episodes", "--since", "2025-13-01"], "'--since'"),
+    ("episodes-since-bad-clock", "down", {}, ["episodes", "--since", "9:75"], "is not a time"),
+    ("status-unknown-option", "built", {}, ["status", "--bogus"], "No such option '--bogus'"),
     (
         "episodes-unknown-metric",
         "built",
@@ -364,6 +393,34 @@ CASES: list[tuple[str, str, dict[str, str], list[str], str]] = [
         "base_volume must be from 0 to 100,000",
     ),
     ("generate-to-folder", "down", {}, ["generate", "{folder}"], "is a directory"),
+    (
+        "generate-missing-folder",
+        "down",
+        {},
+        ["generate", "{folder}/nope/g.csv", "--days", "0.01"],
+        "the folder {folder}/nope does not exist: create it first",
+    ),
+    (
+        "generate-existing-file",
+        "down",
+        {},
+        ["generate", "{folder}/small.csv", "--days", "0.01"],
+        "{folder}/small.csv already exists: --force overwrites",
+    ),
+    (
+        "generate-existing-labels",
+        "down",
+        {},
+        ["generate", "{folder}/labelled.csv", "--days", "0.01"],
+        "{folder}/labelled.labels.csv already exists: --force overwrites",
+    ),
+    (
+        "generate-start-time-of-day",
+        "down",
+        {},
+        ["generate", "{folder}/g.csv", "--start", "06:00"],
+        "'06:00' is not a time",
+    ),
     ("generate-empty-name", "down", {}, ["generate", ""], "empty string names no file"),
     (
         "generate-below-a-file",
@@ -376,8 +433,8 @@ CASES: list[tuple[str, str, dict[str, str], list[str], str]] = [
         "generate-unwritable",
         "down",
         {},
-        ["generate", "/proc/txmon-no-such-dir/g.csv", "--days", "0.01"],
-        "cannot write",
+        ["generate", "/proc/g.csv", "--days", "0.01"],
+        "cannot write /proc/g.csv",
     ),
     (
         "generate-crisis-too-short",
@@ -472,7 +529,24 @@ CASES: list[tuple[str, str, dict[str, str], list[str], str]] = [
         "refusing to serve on 0.0.0.0 without a token",
     ),
     # -- dispatch
-    ("dispatch-send-alone", "down", {}, ["dispatch", "--send"], "--send goes with --replay"),
+    ("dispatch-send-gone", "down", {}, ["dispatch", "--send"], "No such option '--send'"),
+    (
+        "dispatch-replay-and-backfill",
+        "down",
+        {},
+        ["dispatch", "--replay", "--backfill"],
+        "--replay (look) and --backfill (write) exclude each other",
+    ),
+    ("dispatch-yes-alone", "down", {}, ["dispatch", "--yes"], "--yes goes with --backfill"),
+    ("dispatch-backfill-no-views", "empty", {}, ["dispatch", "--backfill"], "run `txmon build`"),
+    (
+        "dispatch-backfill-unanswered",
+        "built",
+        {},
+        ["dispatch", "--backfill"],
+        "backfill not confirmed: nothing was written (--yes skips the question)",
+    ),
+    ("dispatch-replay-database-down", "down", {}, ["dispatch", "--replay"], "cannot connect"),
     ("dispatch-config-missing", "down", {}, ["dispatch", "--config", "{folder}/no.toml"], "exist"),
     ("dispatch-config-folder", "down", {}, ["dispatch", "--config", "{folder}"], "directory"),
     ("dispatch-config-empty-name", "down", {}, ["dispatch", "--config", ""], "empty string"),
@@ -572,6 +646,10 @@ CASES: list[tuple[str, str, dict[str, str], list[str], str]] = [
 ]
 
 
+# Commands whose exit status is a verdict (0, 1, 2): their errors exit 3.
+VERDICT_COMMANDS = ("status", "monitor")
+
+
 @pytest.mark.parametrize(
     ("database", "environment", "arguments", "fragment"),
     [case[1:] for case in CASES],
@@ -590,11 +668,19 @@ def test_bad_input_is_one_line_and_a_failure(
     env = {**user_environment(databases[database], tmp_path / "home"), **environment}
     values = {"folder": str(folder), "taken": str(taken_port), "free": str(closed_port())}
     argv = [argument.format(**values) for argument in arguments]
-    # The working folder is empty: no txmon.toml of the checkout is picked up.
+    # The working folder is empty: no txmon.toml of the checkout is picked up. Nobody answers
+    # a question.
     result = subprocess.run(
-        [TXMON, *argv], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=90
+        [TXMON, *argv],
+        env=env,
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=90,
     )
-    assert result.returncode == 1, (result.returncode, result.stdout[-2000:], result.stderr)
+    expected = 3 if argv[0] in VERDICT_COMMANDS else 1
+    assert result.returncode == expected, (result.returncode, result.stdout[-2000:], result.stderr)
     assert "Traceback" not in result.stderr, result.stderr
     lines = result.stderr.splitlines()
     assert len(lines) == 1, result.stderr
@@ -610,14 +696,21 @@ def test_cases_have_distinct_names() -> None:
 def test_refused_commands_change_nothing(
     databases: dict[str, str], folder: Path, tmp_path: Path
 ) -> None:
-    """A refused silence is not stored, a refused generate writes no file, a replay refused
-    for its time zone loads nothing, a refused export writes nothing."""
+    """A refused silence is not stored, a refused generate writes no file and leaves an
+    existing one alone, a replay refused for its time zone loads nothing, a refused export
+    writes nothing, an unconfirmed backfill logs nothing."""
     url = databases["built"]
     env = user_environment(url, tmp_path / "home")
 
-    def txmon(*arguments: str) -> subprocess.CompletedProcess:
+    def txmon(*arguments: str, answer: str = "") -> subprocess.CompletedProcess:
         return subprocess.run(
-            [TXMON, *arguments], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=90
+            [TXMON, *arguments],
+            env=env,
+            cwd=tmp_path,
+            input=answer,
+            capture_output=True,
+            text=True,
+            timeout=90,
         )
 
     # A silence that is taken first, so the table exists and a count can be compared.
@@ -645,6 +738,13 @@ def test_refused_commands_change_nothing(
         assert txmon("generate", str(tmp_path / "g.csv"), *refused).returncode == 1
     assert not (tmp_path / "g.csv").exists()
     assert not (tmp_path / "g.labels.csv").exists()
+    (tmp_path / "kept.csv").write_text("mine\n")
+    assert txmon("generate", str(tmp_path / "kept.csv"), "--days", "0.01").returncode == 1
+    assert (tmp_path / "kept.csv").read_text() == "mine\n"
+    assert not (tmp_path / "kept.labels.csv").exists()
+    assert not (tmp_path / "nope").exists()
+    assert txmon("generate", str(tmp_path / "nope" / "g.csv"), "--days", "0.01").returncode == 1
+    assert not (tmp_path / "nope").exists()
 
     loads = "select count(*) from txmon_raw.loads"
     before = rows(url, loads)
@@ -653,6 +753,13 @@ def test_refused_commands_change_nothing(
 
     assert txmon("alerts", "export", "--json", str(folder / "a_file" / "log.json")).returncode == 1
     assert (folder / "a_file").read_text() == "not a folder\n"
+
+    log = "select count(*) from monitoring.alert_log"
+    before = rows(url, log)  # the table exists: the silence above created it
+    for answer in ("", "n\n", "no\n"):
+        declined = txmon("dispatch", "--backfill", answer=answer)
+        assert declined.returncode == 1 and "not confirmed" in declined.stderr
+    assert rows(url, log) == before
 
 
 @pytest.mark.parametrize("shape", [[], ["--events"]], ids=["counts", "events"])

@@ -79,7 +79,9 @@ def test_cron_runs_build_then_dispatch_every_minute_under_flock() -> None:
     # flock -n around both: a minute whose run is still going is skipped, never overlapped.
     assert shlex.split(job.command)[3:5] == ["flock", "-n"]
     assert [".", ENVIRONMENT_FILE] in commands
-    assert job.command.rstrip().endswith("2>&1"), "errors go to the log too"
+    # Output and errors go to syslog, which needs no folder and rotates by itself.
+    assert shlex.split(job.command)[-5:] == ["2>&1", "|", "logger", "-t", "txmon"]
+    assert commands[-1] == ["logger", "-t", "txmon"]
     shell = shutil.which("sh")
     assert shell, "no sh on this machine"
     result = subprocess.run([shell, "-n", "-c", job.command], capture_output=True, text=True)
@@ -93,3 +95,26 @@ def test_systemd_env_example_names_the_database() -> None:
     for key, value in values.items():
         if SECRET_NAME.search(key) or URL_CREDENTIALS.search(value):
             assert "change-me" in value, f"{key} looks like a real secret"
+
+
+def test_cron_writes_only_into_folders_its_install_steps_create() -> None:
+    """The job's working folder and lock file lie in a folder that the install lines of the
+    crontab's header create, and it redirects nothing into a file: no folder is missing."""
+    header = [
+        line.lstrip("# ").strip()
+        for line in (DEPLOY / "txmon.cron").read_text().splitlines()
+        if line.startswith("#")
+    ]
+    created = {
+        Path(word)
+        for line in header
+        if line.startswith("install -d")
+        for word in shlex.split(line)[2:]
+        if word.startswith("/")
+    }
+    assert Path(TXMON_HOME) in created
+    words = shlex.split(cron_job().command)
+    assert Path(words[words.index("cd") + 1]) in created
+    lock = Path(words[words.index("flock") + 2])
+    assert lock.parent in created
+    assert not {">", ">>"} & set(words) and not any(word.startswith(">") for word in words)

@@ -12,7 +12,7 @@ import pytest
 from helpers import rows
 from txmon.db.connection import connect
 from txmon.ingest.files import load_file
-from txmon.ingest.raw_tables import ensure_raw_tables, raw_tables_ddl
+from txmon.ingest.raw_tables import ensure_raw_tables, raw_tables_definition
 from txmon.lab import generate
 
 # The raw tables as txmon 0.x made them: plain tables, transaction_id the primary key.
@@ -344,11 +344,12 @@ def test_a_changed_ddl_file_is_applied_again(database_url: str) -> None:
     assert rows(database_url, "select to_regclass('txmon_raw.loads_file_sha256_idx')::text") == [
         ("txmon_raw.loads_file_sha256_idx",)
     ]
-    ddl = raw_tables_ddl()
+    ddl = raw_tables_definition()
     (comment,) = rows(
         database_url, "select obj_description('txmon_raw'::regnamespace, 'pg_namespace')"
     )[0]
-    assert comment.endswith(hashlib.sha256(ddl.encode()).hexdigest())
+    assert comment == ddl.marker
+    assert comment.endswith(hashlib.md5(ddl.text.encode(), usedforsecurity=False).hexdigest())
 
 
 def test_moving_rows_never_waits_for_a_busy_table(database_url: str) -> None:

@@ -47,12 +47,12 @@ def test_rows_far_from_the_loaded_data_are_rejected(
     assert summary.first_rejects == [
         (
             3,
-            "timestamp 2025-08-02 00:00 UTC is 22.0 days after the newest data (2025-07-11 00:00"
+            "timestamp 2025-08-02 00:00 UTC is 22 days after the newest data (2025-07-11 00:00"
             " UTC): a gap of more than 7 day(s) is refused ([ingest] max_gap_days)",
         ),
         (
             4,
-            "timestamp 2025-07-01 00:00 UTC is 9.0 days before the oldest data (2025-07-10 00:00"
+            "timestamp 2025-07-01 00:00 UTC is 9 days before the oldest data (2025-07-10 00:00"
             " UTC): a gap of more than 7 day(s) is refused ([ingest] max_gap_days)",
         ),
         (6, "timestamp '9999-12-31 00:00:00' is out of range (years 1970 to 2099)"),

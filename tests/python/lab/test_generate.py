@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import itertools
 import random
 import re
@@ -23,7 +24,10 @@ from txmon.lab.generate import (
     labels_path,
     minute_counts,
     resolved_incidents,
+    write_counts,
     write_counts_csv,
+    write_csv,
+    write_events,
     write_events_csv,
 )
 
@@ -326,3 +330,39 @@ def test_crisis_scenario_ends_with_an_hour_of_failed_and_denied_blocks() -> None
 def test_invalid_settings_raise_value_error(build, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         build()
+
+
+@pytest.mark.parametrize("events", [False, True], ids=["counts", "events"])
+def test_a_stream_gets_what_a_file_gets(tmp_path: Path, events: bool) -> None:
+    config = GeneratorConfig(days=0.02, seed=9)
+    stream = io.StringIO()
+    tally = (write_events if events else write_counts)(stream, config)
+    summary = write_csv(tmp_path / "day.csv", config, events=events)
+    assert stream.getvalue() == summary.path.read_text()
+    assert (tally.minutes, tally.rows, tally.transactions) == (
+        summary.minutes,
+        summary.rows,
+        summary.transactions,
+    )
+
+
+def test_files_are_kept_unless_overwriting(tmp_path: Path) -> None:
+    config = GeneratorConfig(days=0.02, seed=9)
+    data = tmp_path / "day.csv"
+    for existing in (data, labels_path(data)):
+        existing.write_text("mine\n")
+        with pytest.raises(FileExistsError) as caught:
+            write_csv(data, config, events=False, overwrite=False)
+        assert caught.value.filename == str(existing)
+        assert existing.read_text() == "mine\n"
+        assert sorted(path.name for path in tmp_path.iterdir()) == [existing.name]
+        existing.unlink()
+    written = write_csv(data, config, events=False, overwrite=False)
+    assert written.path.read_text().startswith("timestamp,status,count\n")
+    assert write_counts_csv(data, config).path == data  # overwriting is the default
+
+
+def test_no_folder_is_created(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        write_counts_csv(tmp_path / "missing" / "day.csv", GeneratorConfig(days=0.02))
+    assert list(tmp_path.iterdir()) == []

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -79,6 +80,7 @@ def test_dbt_runs_on_the_project_and_writes_under_txmon_home(
 ) -> None:
     monkeypatch.setenv("TXMON_HOME", str(tmp_path))
     monkeypatch.setenv("TXMON_PROJECT_DIR", str(REPO_ROOT))
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)  # colour stays dbt's default
     args = dbt_arguments("build", ["--select", "x"], quiet=True)
     assert args[:2] == ["--quiet", "build"] and args[-2:] == ["--select", "x"]
     options = dict(zip(args[2:-2:2], args[3:-2:2], strict=True))

@@ -26,7 +26,11 @@ class BaseChannel:
         """RECOVERY and STALE always; other events when severity >= min_severity."""
         if notification.event_type.upper() in ALWAYS_ACCEPTED_EVENTS:
             return True
-        rank = severity_rank(notification.severity)
+        return self.accepts_severity(notification.severity)
+
+    def accepts_severity(self, severity: str) -> bool:
+        """Whether notifications of this severity reach the channel."""
+        rank = severity_rank(severity)
         if rank is None:
             return True  # an unknown severity is delivered rather than silently dropped
         minimum = severity_rank(self.min_severity)

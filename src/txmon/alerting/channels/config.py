@@ -11,6 +11,7 @@ quotes a secret's value.
 from __future__ import annotations
 
 import os
+import re
 import ssl
 import urllib.parse
 from collections.abc import Mapping, Sequence
@@ -30,10 +31,17 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails
 
+from txmon.alerting.channels.alertmanager import (
+    ALERT_LABELS,
+    DEFAULT_RESOLVE_AFTER_MINUTES,
+    AlertmanagerChannel,
+)
 from txmon.alerting.channels.email import DEFAULT_SMTP_TIMEOUT, EmailChannel
 from txmon.alerting.channels.jsonl import JsonlChannel
+from txmon.alerting.channels.pagerduty import DEFAULT_SOURCE, EVENTS_URL, PagerDutyChannel
 from txmon.alerting.channels.slack import SlackChannel
 from txmon.alerting.channels.stdout import StdoutChannel
+from txmon.alerting.channels.teams import TeamsChannel
 from txmon.alerting.channels.webhook import WebhookChannel
 from txmon.alerting.notification import Channel
 from txmon.alerting.transport import DEFAULT_HTTP_TIMEOUT
@@ -41,6 +49,8 @@ from txmon.core.errors import TxmonError
 from txmon.core.facts import alerting_severities
 
 CHANNEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
+# Prometheus' label names; a leading __ is reserved for its own.
+LABEL_NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 DEFAULT_MIN_SEVERITY = "INFO"
 SMTPS_PORT = 465
 SUBMISSION_PORT = 587
@@ -48,6 +58,7 @@ SUBMISSION_PORT = 587
 # A string with something in it besides whitespace.
 Text = Annotated[str, StringConstraints(pattern=r"\S")]
 Seconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+Minutes = Annotated[int, Field(gt=0)]
 Port = Annotated[int, Field(gt=0, lt=65536)]
 
 
@@ -106,11 +117,36 @@ def _secret(model: BaseModel, key: str, info: ValidationInfo, *, required: bool)
     return literal
 
 
+def _no_secret_in_the_file(raw: Any, key: str, what: str) -> None:
+    """Refuse a secret written in the file where only `key_env` may name it."""
+    if isinstance(raw, Mapping) and key in raw:
+        raise ValueError(
+            f"do not put {what} in the config file; set {key}_env to the name of "
+            "an environment variable that holds it"
+        )
+
+
+def _login(model: BaseModel, info: ValidationInfo) -> tuple[str | None, str | None]:
+    """The optional username (or username_env) and password_env: both or neither."""
+    username = _secret(model, "username", info, required=False)
+    password = _secret(model, "password", info, required=False)
+    if username is not None and password is None:
+        raise ValueError("username needs password_env")
+    if password is not None and username is None:
+        raise ValueError("password_env needs username (or username_env)")
+    return username, password
+
+
 def _endpoint(model: BaseModel, key: str, info: ValidationInfo) -> str:
     """The http(s) URL given by `key` or `key_env`. It is a secret: the messages describe the
     problem without echoing it."""
     url = _secret(model, key, info, required=True)
     assert url is not None
+    return _checked_url(url, key)
+
+
+def _checked_url(url: str, key: str) -> str:
+    """`url` if it is an http(s) URL without a login in it; the messages do not echo it."""
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"{key} must be an http:// or https:// URL")
@@ -185,19 +221,31 @@ class WebhookConfig(TlsConfig):
         )
 
 
-class SlackConfig(TlsConfig):
-    type: Literal["slack"]
+class IncomingWebhookConfig(TlsConfig):
+    """A chat service's incoming webhook: its URL is the credential."""
+
     webhook_url: Text | None = None
     webhook_url_env: Text | None = None
     _url: str = PrivateAttr("")
 
     @model_validator(mode="after")
-    def _resolve_url(self, info: ValidationInfo) -> SlackConfig:
+    def _resolve_url(self, info: ValidationInfo) -> IncomingWebhookConfig:
         self._url = _endpoint(self, "webhook_url", info)
         return self
 
+
+class SlackConfig(IncomingWebhookConfig):
+    type: Literal["slack"]
+
     def build(self) -> Channel:
         return SlackChannel(self.name, self.min_severity, url=self._url, **self.connection())
+
+
+class TeamsConfig(IncomingWebhookConfig):
+    type: Literal["teams"]
+
+    def build(self) -> Channel:
+        return TeamsChannel(self.name, self.min_severity, url=self._url, **self.connection())
 
 
 class EmailConfig(TlsConfig):
@@ -223,23 +271,14 @@ class EmailConfig(TlsConfig):
     @model_validator(mode="before")
     @classmethod
     def _no_password_in_the_file(cls, raw: Any) -> Any:
-        if isinstance(raw, Mapping) and "password" in raw:
-            raise ValueError(
-                "do not put a password in the config file; set password_env to the name of "
-                "an environment variable that holds it"
-            )
+        _no_secret_in_the_file(raw, "password", "a password")
         return raw
 
     @model_validator(mode="after")
     def _tls_and_login(self, info: ValidationInfo) -> EmailConfig:
         if self.use_ssl and self.starttls is True:
             raise ValueError("set either ssl (implicit TLS) or starttls, not both")
-        username = _secret(self, "username", info, required=False)
-        password = _secret(self, "password", info, required=False)
-        if username is not None and password is None:
-            raise ValueError("username needs password_env")
-        if password is not None and username is None:
-            raise ValueError("password_env needs username (or username_env)")
+        username, password = _login(self, info)
         if username is not None and not (self.use_ssl or self.uses_starttls):
             # Refuse to send a password in clear text.
             raise ValueError("login needs starttls = true or ssl = true")
@@ -267,12 +306,143 @@ class EmailConfig(TlsConfig):
         )
 
 
+class AlertmanagerConfig(TlsConfig):
+    type: Literal["alertmanager"]
+    url: Text | None = None
+    url_env: Text | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    generator_url: Text | None = None
+    resolve_after_minutes: Minutes = DEFAULT_RESOLVE_AFTER_MINUTES
+    username: Text | None = None
+    username_env: Text | None = None
+    password_env: Text | None = None
+    bearer_token_env: Text | None = None
+    _url: str = PrivateAttr("")
+    _username: str | None = PrivateAttr(None)
+    _password: str | None = PrivateAttr(None)
+    _bearer_token: str | None = PrivateAttr(None)
+
+    problems: ClassVar[dict[str, str]] = {
+        "labels": "labels must be a table of label names and non-empty strings",
+    }
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_credentials_in_the_file(cls, raw: Any) -> Any:
+        _no_secret_in_the_file(raw, "password", "a password")
+        _no_secret_in_the_file(raw, "bearer_token", "a bearer token")
+        return raw
+
+    @field_validator("labels")
+    @classmethod
+    def _prometheus_labels(cls, labels: dict[str, str]) -> dict[str, str]:
+        for name, value in labels.items():
+            if not LABEL_NAME_PATTERN.fullmatch(name) or name.startswith("__"):
+                raise ValueError(
+                    f"labels: {name[:64]!r} is not a label name (letters, digits and _, not "
+                    "starting with a digit or __)"
+                )
+            if name in ALERT_LABELS:
+                raise ValueError(f"labels: txmon sets {name!r} ({', '.join(ALERT_LABELS)})")
+            if not value.strip():
+                raise ValueError(f"labels: {name} must be a non-empty string")
+        return labels
+
+    @field_validator("generator_url")
+    @classmethod
+    def _generator_url(cls, url: str | None) -> str | None:
+        return None if url is None else _checked_url(url, "generator_url")
+
+    @model_validator(mode="after")
+    def _resolve_secrets(self, info: ValidationInfo) -> AlertmanagerConfig:
+        self._url = _endpoint(self, "url", info)
+        self._username, self._password = _login(self, info)
+        self._bearer_token = _secret(self, "bearer_token", info, required=False)
+        if self._bearer_token is not None and self._username is not None:
+            raise ValueError("set either username and password_env or bearer_token_env, not both")
+        if (self._bearer_token or self._password) and not self._url.lower().startswith("https:"):
+            # Credentials never cross the network in clear text.
+            raise ValueError("basic auth and bearer tokens need an https:// url")
+        return self
+
+    def build(self) -> Channel:
+        return AlertmanagerChannel(
+            self.name,
+            self.min_severity,
+            url=self._url,
+            labels=self.labels,
+            generator_url=self.generator_url,
+            resolve_after_minutes=self.resolve_after_minutes,
+            username=self._username,
+            password=self._password,
+            bearer_token=self._bearer_token,
+            **self.connection(),
+        )
+
+
+class PagerDutyConfig(TlsConfig):
+    type: Literal["pagerduty"]
+    url: Text | None = None
+    url_env: Text | None = None
+    routing_key_env: Text
+    source: Text = DEFAULT_SOURCE
+    group: Text | None = None
+    client_url: Text | None = None
+    _url: str = PrivateAttr("")
+    _routing_key: str = PrivateAttr("")
+
+    problems: ClassVar[dict[str, str]] = {
+        "routing_key_env": (
+            "missing routing_key_env (the environment variable that holds the integration's "
+            "routing key)"
+        ),
+    }
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_routing_key_in_the_file(cls, raw: Any) -> Any:
+        _no_secret_in_the_file(raw, "routing_key", "the routing key")
+        return raw
+
+    @field_validator("client_url")
+    @classmethod
+    def _client_url(cls, url: str | None) -> str | None:
+        return None if url is None else _checked_url(url, "client_url")
+
+    @model_validator(mode="after")
+    def _resolve_secrets(self, info: ValidationInfo) -> PagerDutyConfig:
+        # The US service unless url (for example the EU one) says otherwise.
+        if self.url is None and self.url_env is None:
+            self._url = EVENTS_URL
+        else:
+            self._url = _endpoint(self, "url", info)
+        routing_key = _secret(self, "routing_key", info, required=True)
+        assert routing_key is not None
+        self._routing_key = routing_key
+        return self
+
+    def build(self) -> Channel:
+        return PagerDutyChannel(
+            self.name,
+            self.min_severity,
+            url=self._url,
+            routing_key=self._routing_key,
+            source=self.source,
+            group=self.group,
+            client_url=self.client_url,
+            **self.connection(),
+        )
+
+
 CHANNEL_CONFIGS: dict[str, type[ChannelConfig]] = {
     "stdout": StdoutConfig,
     "jsonl": JsonlConfig,
     "webhook": WebhookConfig,
     "slack": SlackConfig,
+    "teams": TeamsConfig,
     "email": EmailConfig,
+    "alertmanager": AlertmanagerConfig,
+    "pagerduty": PagerDutyConfig,
 }
 CHANNEL_TYPES = tuple(CHANNEL_CONFIGS)
 
@@ -341,6 +511,7 @@ _VALUE_PROBLEMS: dict[str, str] = {
     "string_pattern_mismatch": "must be a non-empty string",
     "bool_type": "must be true or false",
     "float_type": "must be a number",
+    "int_type": "must be a whole number",
     "finite_number": "must be greater than 0",
     "greater_than": "must be greater than 0",
 }

@@ -1,4 +1,4 @@
-"""What the webhook and Slack channels share: a URL that is a secret, a timeout, TLS settings,
+"""What the channels that POST over HTTP share: a URL that is a secret, a timeout, TLS settings,
 and one POST whose errors never show the URL."""
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ class HttpChannel(BaseChannel):
     """A channel that POSTs to `url`; `what` names the receiver in error messages."""
 
     what = "HTTP endpoint"
+    # The settings key that holds the URL, for repr().
+    url_key = "url"
 
     def __init__(
         self,
@@ -31,6 +33,12 @@ class HttpChannel(BaseChannel):
         self.timeout_seconds = timeout_seconds
         self.verify_tls = verify_tls
         self._tls = tls_context(verify_tls, ca_file)
+
+    def settings_text(self) -> str:
+        return (
+            f"{self.url_key}=<redacted>, timeout_seconds={self.timeout_seconds}, "
+            f"verify_tls={self.verify_tls}"
+        )
 
     def secrets(self) -> list[str]:
         """What must never appear in an error: the URL and its parts."""

@@ -10,12 +10,7 @@ from txmon.alerting.transport import USER_AGENT
 
 class SlackChannel(HttpChannel):
     what = "Slack webhook"
-
-    def settings_text(self) -> str:
-        return (
-            f"webhook_url=<redacted>, timeout_seconds={self.timeout_seconds}, "
-            f"verify_tls={self.verify_tls}"
-        )
+    url_key = "webhook_url"
 
     def send(self, notification: Notification) -> None:
         body = canonical_json(slack_message(notification))

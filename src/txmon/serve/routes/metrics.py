@@ -40,10 +40,10 @@ def get_metric(
     charts. Both ends are inclusive; at most row_limit minutes come back per request,
     oldest first, with next_from to page on."""
     with database.reading() as conn:
-        latest = None if "\x00" in metric else views.latest_minute(conn, metric)
+        views.check_metric(conn, metric)
+        latest = views.latest_minute(conn, metric)
         if latest is None:
-            known = ", ".join(views.metric_names(conn)) or "none yet: run `txmon build`"
-            return message(404, f"unknown metric {metric[:100]!r}; known: {known}")
+            return message(404, f"no minutes of {metric!r} yet: run `txmon build`")
         end = to or (latest if from_ is None else max(latest, from_))
         start = from_ or end - DEFAULT_SERIES_SPAN
         if start > end:

@@ -14,7 +14,7 @@ from txmon.pipeline.views import Episode, MetricStatus
 from txmon.serve.dependencies import ServedDatabase
 from txmon.serve.errors import ERROR_RESPONSES
 from txmon.serve.field_types import QueryTime
-from txmon.serve.models import AlertOut, EpisodeOut, MetricStatusOut, MonitorDocument
+from txmon.serve.models import AlertOut, EpisodeOut, Message, MetricStatusOut, MonitorDocument
 
 MAX_ALERTS = 10_000
 
@@ -41,7 +41,12 @@ def get_status(database: ServedDatabase) -> list[MetricStatus]:
         return views.current_status(conn)
 
 
-@router.get("/episodes", summary="Anomaly episodes", response_model=list[EpisodeOut])
+@router.get(
+    "/episodes",
+    summary="Anomaly episodes",
+    response_model=list[EpisodeOut],
+    responses={404: {"model": Message, "description": "Unknown metric."}},
+)
 def get_episodes(
     database: ServedDatabase,
     since: Annotated[
@@ -52,9 +57,9 @@ def get_episodes(
     ] = None,
 ) -> list[Episode]:
     """The anomaly episodes, oldest first: every run of anomalous minutes that reached INFO."""
-    if metric is not None and "\x00" in metric:
-        return []  # no metric has such a name, and PostgreSQL text cannot hold NUL
     with database.reading() as conn:
+        if metric is not None:
+            views.check_metric(conn, metric)
         return views.episodes(conn, since=since, metric=metric)
 
 

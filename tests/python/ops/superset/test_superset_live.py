@@ -259,7 +259,10 @@ def test_dashboard_renders_in_a_browser_with_the_severities_txmon_reports(
 ) -> None:
     from playwright.sync_api import sync_playwright
 
-    monitor = json.loads(_txmon_or_fail(superset, "monitor", "--json"))
+    # The demo ends CRITICAL, so monitor exits 2 (its plugin-style verdict), not 0.
+    result = superset.txmon("monitor", "--json")
+    assert result.returncode == 2, f"txmon monitor --json:\n{result.stdout}\n{result.stderr}"
+    monitor = json.loads(result.stdout)
     expected = {
         f"{short}_rate" if short != "volume" else short: analysis["severity"]
         for short, analysis in monitor["persistence_analysis"].items()

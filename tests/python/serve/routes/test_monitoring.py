@@ -77,7 +77,10 @@ def test_episodes_with_filters(built_url: str, http: httpx.Client) -> None:
     assert served({"since": "2099-12-31T00:00"}) == [
         episode for episode in served() if episode["ended_at"] is None
     ]
-    assert served({"metric": "no_such_metric"}) == []
+    # A typo is refused with the known names, not answered with an empty list.
+    unknown = http.get("/episodes", params={"metric": "no_such_metric"})
+    assert unknown.status_code == 404
+    assert "approval_rate" in unknown.json()["detail"]
 
     bad = http.get("/episodes", params={"since": "yesterday"})
     assert bad.status_code == 422
@@ -104,10 +107,10 @@ def test_alerts_empty_until_dispatched_then_the_log(
         delivery=Delivery(),
         channels=({"type": "jsonl", "path": str(tmp_path / "alerts.jsonl")},),
     )
-    run_dispatch(built_url, settings, build_channels(settings.channels), replay=True)
+    run_dispatch(built_url, settings, build_channels(settings.channels), backfill=True)
     with connect(built_url) as conn:
         logged = entries(conn, limit=None)
-    assert logged, "the replay must have logged the crisis"
+    assert logged, "the backfill must have logged the crisis"
 
     served = http.get("/alerts")
     assert served.status_code == 200

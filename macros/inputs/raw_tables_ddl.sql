@@ -1,11 +1,28 @@
--- Raw tables that `txmon load` (and any other writer) fills; dbt reads them as sources.
--- Created by txmon before every load and build; every statement is idempotent. txmon runs this
--- file again only when its text changes (its hash is kept as the comment on schema txmon_raw).
+{#-
+    txmon's own raw tables: the one definition of their DDL, rendered by dbt (on-run-start,
+    create_raw_tables.sql) and by txmon's Python writers (txmon/ingest/raw_tables.py), which
+    both create the tables before they need them. Plain Jinja only (no dbt functions), so both
+    render the same text; the text's md5, kept as the comment on the schema, says which
+    version of it the schema has. Every statement is idempotent.
+-#}
 
-create schema if not exists txmon_raw;
+{#- The advisory lock under which the tables are created and rows moved between partitions. -#}
+{% macro raw_tables_lock() -%}
+    txmon.raw_tables
+{%- endmacro %}
+
+{#- The start of the schema's comment: a schema without it is not txmon's (never altered). -#}
+{% macro raw_tables_mark() -%}
+    txmon raw tables
+{%- endmacro %}
+
+{% macro raw_tables_ddl(schema) %}
+-- Raw tables that `txmon load` (and any other writer) fills; dbt reads them as sources.
+
+create schema if not exists {{ schema }};
 
 -- One row per file loaded: its content hash makes a second load of the same file a no-op.
-create table if not exists txmon_raw.loads (
+create table if not exists {{ schema }}.loads (
     load_id bigserial primary key,
     file_name text not null,
     file_sha256 text not null,
@@ -16,14 +33,14 @@ create table if not exists txmon_raw.loads (
     is_forced boolean not null default false,
     loaded_at timestamptz not null default now()
 );
-create index if not exists loads_file_sha256_idx on txmon_raw.loads (file_sha256);
+create index if not exists loads_file_sha256_idx on {{ schema }}.loads (file_sha256);
 -- The first and last minute of a load's rows (`txmon loads list`, the overlap warning).
-alter table txmon_raw.loads add column if not exists first_minute_at timestamptz;
-alter table txmon_raw.loads add column if not exists last_minute_at timestamptz;
+alter table {{ schema }}.loads add column if not exists first_minute_at timestamptz;
+alter table {{ schema }}.loads add column if not exists last_minute_at timestamptz;
 
 -- The minutes each removed load covered (`txmon loads remove`, `txmon load --force`), so that
 -- an incremental build can judge those minutes again.
-create table if not exists txmon_raw.load_removals (
+create table if not exists {{ schema }}.load_removals (
     load_id bigint primary key,
     first_minute_at timestamptz,
     last_minute_at timestamptz,
@@ -31,73 +48,73 @@ create table if not exists txmon_raw.load_removals (
 );
 
 -- Every input line that could not be loaded, with where it came from and why.
-create table if not exists txmon_raw.load_rejects (
+create table if not exists {{ schema }}.load_rejects (
     reject_id bigserial primary key,
-    load_id bigint references txmon_raw.loads (load_id) on delete cascade,
+    load_id bigint references {{ schema }}.loads (load_id) on delete cascade,
     file_name text not null,
     line_number integer not null,
     raw_line text not null,
     reason text not null,
     rejected_at timestamptz not null default now()
 );
-create index if not exists load_rejects_load_id_idx on txmon_raw.load_rejects (load_id);
+create index if not exists load_rejects_load_id_idx on {{ schema }}.load_rejects (load_id);
 
 -- The two data tables are partitioned by UTC day of their event time, so `txmon prune` drops
 -- old days whole. Rows for a day without a partition land in the DEFAULT partition (no writer
--- ever gets "no partition found"); txmon_raw.partition_default_rows() moves them into day
--- partitions, which txmon calls before every load and build.
+-- ever gets "no partition found"); partition_pending_rows() below moves them into day
+-- partitions, before every load and build.
 --
 -- Earlier versions made plain tables: set them aside here, and move their rows below.
 do $$
 begin
-    if (select relkind from pg_class where oid = to_regclass('txmon_raw.transaction_counts')) = 'r'
+    if (select relkind from pg_class where oid = to_regclass('{{ schema }}.transaction_counts')) = 'r'
     then
-        alter table txmon_raw.transaction_counts rename to transaction_counts_unpartitioned;
-        alter table txmon_raw.transaction_counts_unpartitioned
+        alter table {{ schema }}.transaction_counts rename to transaction_counts_unpartitioned;
+        alter table {{ schema }}.transaction_counts_unpartitioned
             rename constraint transaction_counts_pkey to transaction_counts_unpartitioned_pkey;
-        drop index if exists txmon_raw.transaction_counts_observed_at_idx;
-        drop index if exists txmon_raw.transaction_counts_load_id_idx;
+        drop index if exists {{ schema }}.transaction_counts_observed_at_idx;
+        drop index if exists {{ schema }}.transaction_counts_load_id_idx;
         -- The new table takes the sequence over, so count_id goes on where it stopped.
-        alter sequence txmon_raw.transaction_counts_count_id_seq owned by none;
+        alter sequence {{ schema }}.transaction_counts_count_id_seq owned by none;
     end if;
-    if (select relkind from pg_class where oid = to_regclass('txmon_raw.transactions')) = 'r' then
-        alter table txmon_raw.transactions rename to transactions_unpartitioned;
-        alter table txmon_raw.transactions_unpartitioned
+    if (select relkind from pg_class where oid = to_regclass('{{ schema }}.transactions')) = 'r' then
+        alter table {{ schema }}.transactions rename to transactions_unpartitioned;
+        alter table {{ schema }}.transactions_unpartitioned
             rename constraint transactions_pkey to transactions_unpartitioned_pkey;
-        drop index if exists txmon_raw.transactions_created_at_idx;
-        drop index if exists txmon_raw.transactions_load_id_idx;
+        drop index if exists {{ schema }}.transactions_created_at_idx;
+        drop index if exists {{ schema }}.transactions_load_id_idx;
     end if;
 end
 $$;
 
 -- Per-minute counts by status, the prototype's format. Rows for the same minute and status add up.
-create sequence if not exists txmon_raw.transaction_counts_count_id_seq;
-create table if not exists txmon_raw.transaction_counts (
-    count_id bigint not null default nextval('txmon_raw.transaction_counts_count_id_seq'),
+create sequence if not exists {{ schema }}.transaction_counts_count_id_seq;
+create table if not exists {{ schema }}.transaction_counts (
+    count_id bigint not null default nextval('{{ schema }}.transaction_counts_count_id_seq'),
     observed_at timestamptz not null,
     status text not null check (status <> ''),
     transaction_count bigint not null check (transaction_count >= 0),
-    load_id bigint references txmon_raw.loads (load_id) on delete cascade,
+    load_id bigint references {{ schema }}.loads (load_id) on delete cascade,
     line_number integer,
     loaded_at timestamptz not null default now(),
     -- A key of a partitioned table must hold the partition column; count_id alone is unique.
     primary key (count_id, observed_at)
 ) partition by range (observed_at);
-alter sequence txmon_raw.transaction_counts_count_id_seq
-    owned by txmon_raw.transaction_counts.count_id;
-create table if not exists txmon_raw.transaction_counts_default
-    partition of txmon_raw.transaction_counts default;
+alter sequence {{ schema }}.transaction_counts_count_id_seq
+    owned by {{ schema }}.transaction_counts.count_id;
+create table if not exists {{ schema }}.transaction_counts_default
+    partition of {{ schema }}.transaction_counts default;
 create index if not exists transaction_counts_observed_at_idx
-    on txmon_raw.transaction_counts (observed_at);
+    on {{ schema }}.transaction_counts (observed_at);
 create index if not exists transaction_counts_load_id_idx
-    on txmon_raw.transaction_counts (load_id);
+    on {{ schema }}.transaction_counts (load_id);
 -- Builds look up the rows loaded since the last one (late data) by loaded_at.
 create index if not exists transaction_counts_loaded_at_idx
-    on txmon_raw.transaction_counts (loaded_at);
+    on {{ schema }}.transaction_counts (loaded_at);
 
 -- One row per transaction, the way a production database holds them. The key leads with
 -- transaction_id, so its index also serves the loader's look-up of ids from earlier loads.
-create table if not exists txmon_raw.transactions (
+create table if not exists {{ schema }}.transactions (
     transaction_id text not null,
     created_at timestamptz not null,
     status text not null check (status <> ''),
@@ -108,20 +125,20 @@ create table if not exists txmon_raw.transactions (
     card_type text,
     auth_code text,
     duration_ms integer check (duration_ms >= 0),
-    load_id bigint references txmon_raw.loads (load_id) on delete cascade,
+    load_id bigint references {{ schema }}.loads (load_id) on delete cascade,
     line_number integer,
     loaded_at timestamptz not null default now(),
     primary key (transaction_id, created_at)
 ) partition by range (created_at);
-create table if not exists txmon_raw.transactions_default
-    partition of txmon_raw.transactions default;
-create index if not exists transactions_created_at_idx on txmon_raw.transactions (created_at);
-create index if not exists transactions_load_id_idx on txmon_raw.transactions (load_id);
-create index if not exists transactions_loaded_at_idx on txmon_raw.transactions (loaded_at);
+create table if not exists {{ schema }}.transactions_default
+    partition of {{ schema }}.transactions default;
+create index if not exists transactions_created_at_idx on {{ schema }}.transactions (created_at);
+create index if not exists transactions_load_id_idx on {{ schema }}.transactions (load_id);
+create index if not exists transactions_loaded_at_idx on {{ schema }}.transactions (loaded_at);
 
 -- The partition of `parent` for one UTC day, created (empty) when missing: `<table>_pYYYYMMDD`.
 -- The default partition must hold no rows of that day (partition_default_rows sees to it).
-create or replace function txmon_raw.create_day_partition(parent regclass, day date)
+create or replace function {{ schema }}.create_day_partition(parent regclass, day date)
 returns boolean
 language plpgsql
 as $$
@@ -156,11 +173,11 @@ $$;
 -- returns how many rows moved, or null when it did not wait for a busy table.
 --
 -- Without `wait` it never waits for a lock: it runs inside whatever transaction called
--- ensure_raw_tables (a load, a build, an API write), and waiting there could deadlock with
+-- partition_pending_rows (a load, a build, an API write), and waiting there could deadlock with
 -- another writer. Rows left in the default partition are still read as usual; the next call
 -- moves them.
-drop function if exists txmon_raw.partition_default_rows(regclass, text);
-create or replace function txmon_raw.partition_default_rows(
+drop function if exists {{ schema }}.partition_default_rows(regclass, text);
+create or replace function {{ schema }}.partition_default_rows(
     parent regclass, time_column text, wait boolean default false
 )
 returns bigint
@@ -183,7 +200,7 @@ begin
     -- the default partition. Writers of days that have no partition wait until the rows
     -- moved; writers of other days go on.
     begin
-        execute 'lock table txmon_raw.loads in share row exclusive mode' || nowait;
+        execute 'lock table {{ schema }}.loads in share row exclusive mode' || nowait;
         execute format('lock table %s in share update exclusive mode', parent) || nowait;
         execute format('lock table %s in access exclusive mode', default_partition) || nowait;
     exception when lock_not_available then
@@ -200,7 +217,7 @@ begin
         for day in execute format(
             'select distinct (%I at time zone ''UTC'')::date from txmon_moving', time_column
         ) loop
-            perform txmon_raw.create_day_partition(parent, day);
+            perform {{ schema }}.create_day_partition(parent, day);
         end loop;
         execute format('insert into %s select * from txmon_moving', parent);
     end if;
@@ -209,34 +226,61 @@ begin
 end
 $$;
 
+-- Moves the rows writers left in either default partition into day partitions; does nothing
+-- while another process holds the raw tables' lock (it is creating the tables or moving the
+-- same rows). The lock comes first and the look into the partitions after it: a process that
+-- looked first and then waited for the lock would deadlock with the one moving rows, which
+-- needs the default partition to itself.
+create or replace function {{ schema }}.partition_pending_rows()
+returns void
+language plpgsql
+as $$
+begin
+    if not pg_try_advisory_xact_lock(hashtext('{{ raw_tables_lock() }}')) then
+        return;
+    end if;
+    if exists (select from {{ schema }}.transaction_counts_default) then
+        perform {{ schema }}.partition_default_rows(
+            '{{ schema }}.transaction_counts'::regclass, 'observed_at'
+        );
+    end if;
+    if exists (select from {{ schema }}.transactions_default) then
+        perform {{ schema }}.partition_default_rows(
+            '{{ schema }}.transactions'::regclass, 'created_at'
+        );
+    end if;
+end
+$$;
+
 -- Rows of the plain tables of earlier versions, moved into day partitions, load_id and all.
 do $$
 begin
-    if to_regclass('txmon_raw.transaction_counts_unpartitioned') is not null then
-        perform txmon_raw.create_day_partition('txmon_raw.transaction_counts', day)
+    if to_regclass('{{ schema }}.transaction_counts_unpartitioned') is not null then
+        perform {{ schema }}.create_day_partition('{{ schema }}.transaction_counts', day)
         from (
             select distinct (observed_at at time zone 'UTC')::date as day
-            from txmon_raw.transaction_counts_unpartitioned
+            from {{ schema }}.transaction_counts_unpartitioned
         ) as days;
-        insert into txmon_raw.transaction_counts
+        insert into {{ schema }}.transaction_counts
             (count_id, observed_at, status, transaction_count, load_id, line_number, loaded_at)
         select count_id, observed_at, status, transaction_count, load_id, line_number, loaded_at
-        from txmon_raw.transaction_counts_unpartitioned;
-        drop table txmon_raw.transaction_counts_unpartitioned;
+        from {{ schema }}.transaction_counts_unpartitioned;
+        drop table {{ schema }}.transaction_counts_unpartitioned;
     end if;
-    if to_regclass('txmon_raw.transactions_unpartitioned') is not null then
-        perform txmon_raw.create_day_partition('txmon_raw.transactions', day)
+    if to_regclass('{{ schema }}.transactions_unpartitioned') is not null then
+        perform {{ schema }}.create_day_partition('{{ schema }}.transactions', day)
         from (
             select distinct (created_at at time zone 'UTC')::date as day
-            from txmon_raw.transactions_unpartitioned
+            from {{ schema }}.transactions_unpartitioned
         ) as days;
-        insert into txmon_raw.transactions
+        insert into {{ schema }}.transactions
             (transaction_id, created_at, status, amount, channel, product, acquirer, card_type,
              auth_code, duration_ms, load_id, line_number, loaded_at)
         select transaction_id, created_at, status, amount, channel, product, acquirer, card_type,
                auth_code, duration_ms, load_id, line_number, loaded_at
-        from txmon_raw.transactions_unpartitioned;
-        drop table txmon_raw.transactions_unpartitioned;
+        from {{ schema }}.transactions_unpartitioned;
+        drop table {{ schema }}.transactions_unpartitioned;
     end if;
 end
 $$;
+{% endmacro %}
