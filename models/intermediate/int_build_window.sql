@@ -124,7 +124,7 @@ settings as (
                 'outlier_learning_share': setting('outlier_learning_share'),
                 'recovery_minutes': recovery_minutes(),
                 'stored_layout_version': stored_layout_version(),
-                'inputs': [var('counts_source'), var('transactions_source')],
+                'inputs': local_md5(tojson([var('counts_source'), var('transactions_source')])),
             })) }}
             || metric_definitions_text.seed_text
             || severity_levels_text.seed_text
