@@ -15,7 +15,7 @@ from collections import Counter
 from pathlib import Path
 
 from txmon.alerting.channels.config import build_channels
-from txmon.alerting.outbox import replay_history
+from txmon.alerting.history import replay_history
 from txmon.core.config import Rules, Settings
 from txmon.db.connection import connect, database_url, scratch_database
 from txmon.ingest.files import load_file

@@ -5,7 +5,8 @@
 - `transport`: the HTTP POST (httpx) and TLS settings the channels use.
 - `channels/`: one module per channel kind, and `channels.config` that builds them from
   the [[channels]] settings.
-- `outbox`: queueing in the alert log and delivery with retries kept in the database.
+- `outbox`: queueing in the alert log; `delivery`: sending it, with retries kept in the
+  database; `history`: replay and the backfill's plan, read without writing.
 - `silences`: planned quiet. `log`: reading and exporting the alert log.
 - `schema`: the alerting tables (`alerting.sql`).
 

@@ -9,13 +9,12 @@ an event too old when first seen, a recovery from an alert nobody was sent, a ba
 Three modes share one set of rules (`_disposition`, `_log_rows`): live (queue what is new and
 deliver it), backfill (log the whole history as handled, send nothing; an episode still open
 then counts as alerted, so its next escalation and its recovery are sent) and replay
-(`replay_history`: what a live dispatcher would have sent over the history, in a read-only
+(`txmon.alerting.history`: what a live dispatcher would have sent over the history, read in a
 transaction that writes nothing).
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -178,7 +177,7 @@ def _was_stale(conn: psycopg.Connection) -> bool:
     return bool(row and row[0])
 
 
-def _alerted_episodes(conn: psycopg.Connection) -> set[tuple[str | None, str]]:
+def alerted_episodes(conn: psycopg.Connection) -> set[tuple[str | None, str]]:
     """(episode, channel) pairs with an alert sent, on its way or backfilled as handled: a
     RECOVERY needs one."""
     rows = conn.execute(
@@ -259,7 +258,7 @@ def _log_rows(
     return rows
 
 
-def _open_episodes(rows: Sequence[LogRow]) -> int:
+def count_open_episodes(rows: Sequence[LogRow]) -> int:
     """Episodes with alerts among the rows and no recovery yet."""
     alerted = {row.notification.episode_id for row in rows if row.notification.episode_id}
     recovered = {
@@ -295,7 +294,7 @@ def _what_is_due(
     return latest, notifications, stale
 
 
-def _planned_rows(
+def planned_rows(
     conn: psycopg.Connection,
     settings: Settings,
     channels: Sequence[Channel],
@@ -333,13 +332,13 @@ def queue_notifications(
         ensure_alert_tables(conn)
         # One queuer at a time; a second one then finds everything already logged.
         conn.execute("select pg_advisory_xact_lock(hashtext('txmon.alerting.outbox.queue'))")
-        latest, rows, stale = _planned_rows(
+        latest, rows, stale = planned_rows(
             conn,
             settings,
             channels,
             mode=mode,
             silences=read_silences(conn),
-            alerted=_alerted_episodes(conn),
+            alerted=alerted_episodes(conn),
             extra=extra,
         )
         queued = suppressed = 0
@@ -356,87 +355,8 @@ def queue_notifications(
             " (mode, latest_minute_at, queued, suppressed, is_stale) values (%s, %s, %s, %s, %s)",
             (mode, latest, queued, suppressed, stale is not None),
         )
-    open_episodes = _open_episodes(rows) if backfill else 0
+    open_episodes = count_open_episodes(rows) if backfill else 0
     return QueueResult(queued, suppressed, latest, stale is not None, mode, open_episodes)
-
-
-@dataclass(frozen=True)
-class Replay:
-    """What a live dispatcher would have done over the whole history: every row it would
-    have logged, oldest first, pending ones being those it would have sent."""
-
-    rows: list[LogRow]
-    latest_minute_at: datetime | None
-
-    @property
-    def to_send(self) -> list[LogRow]:
-        return [row for row in self.rows if row.status == "pending"]
-
-    def text(self) -> str:
-        sent = Counter(row.notification.event_type for row in self.to_send)
-        held = Counter(row.suppressed_reason for row in self.rows if row.status != "pending")
-        episodes = {row.notification.episode_id for row in self.to_send}
-        parts = [
-            f"would send {len(self.to_send)}"
-            + (f" ({', '.join(f'{k} {n}' for k, n in sorted(sent.items()))})" if sent else "")
-            + f" for {len(episodes)} episodes",
-            f"would log {sum(held.values())} as suppressed"
-            + (f" ({'; '.join(f'{k}: {n}' for k, n in sorted(held.items()))})" if held else ""),
-        ]
-        return "replay (nothing written): " + ", ".join(parts)
-
-
-def replay_history(url: str, settings: Settings, channels: Sequence[Channel]) -> Replay:
-    """Every notification of the history, judged as a live dispatcher running every minute
-    would have judged it (silences included; no event is too old when it is new), in a
-    read-only transaction: the log, the silences and the run records stay as they were."""
-    with connect(url, autocommit=True) as conn, conn.transaction():
-        conn.execute("set transaction read only")
-        if not has_relation(conn, "alert_events"):
-            raise TxmonError(VIEWS_MISSING)
-        silences = read_silences(conn) if has_relation(conn, "alert_silences") else []
-        latest, rows, _ = _planned_rows(
-            conn, settings, channels, mode="replay", silences=silences, alerted=set()
-        )
-    return Replay(rows, latest)
-
-
-@dataclass(frozen=True)
-class BackfillPlan:
-    """What `txmon dispatch --backfill` would log as handled: the rows not in the log yet."""
-
-    new_rows: int
-    open_episodes: int
-    latest_minute_at: datetime | None
-
-    def question(self) -> str:
-        through = episode_minute(self.latest_minute_at) if self.latest_minute_at else "now"
-        return (
-            f"Log {self.new_rows} notifications up to {through} as handled, sending none? "
-            f"{self.open_episodes} episodes are still open: their next escalation or recovery "
-            "will be sent"
-        )
-
-
-def plan_backfill(url: str, settings: Settings, channels: Sequence[Channel]) -> BackfillPlan:
-    """What a backfill would write, read without writing (for the confirmation)."""
-    with connect(url, autocommit=True) as conn, conn.transaction():
-        conn.execute("set transaction read only")
-        if not has_relation(conn, "alert_events"):
-            raise TxmonError(VIEWS_MISSING)
-        has_log = has_relation(conn, "alert_log")
-        silences = read_silences(conn) if has_relation(conn, "alert_silences") else []
-        alerted = _alerted_episodes(conn) if has_log else set()
-        latest, rows, _ = _planned_rows(
-            conn, settings, channels, mode="backfill", silences=silences, alerted=alerted
-        )
-        logged = (
-            set(conn.execute(f"select dedup_key, channel from {PUBLIC_SCHEMA}.alert_log"))
-            if has_log
-            else set()
-        )
-    new_rows = sum((row.notification.dedup_key, row.channel) not in logged for row in rows)
-    return BackfillPlan(new_rows, _open_episodes(rows), latest)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from txmon.core.errors import TxmonError
 from txmon.core.facts import DELIVERY_STATES
 
 if TYPE_CHECKING:
-    from txmon.alerting.outbox import Replay
+    from txmon.alerting.history import Replay
 
 
 @click.command(context_settings=CONTEXT)
@@ -48,7 +48,8 @@ def dispatch(config_path: Path | None, replay: bool, backfill: bool, yes: bool) 
     Exits 2 when some notifications failed for good.
     """
     from txmon.alerting.channels.config import build_channels
-    from txmon.alerting.outbox import plan_backfill, replay_history, run_dispatch
+    from txmon.alerting.history import plan_backfill, replay_history
+    from txmon.alerting.outbox import run_dispatch
     from txmon.core.config import load_settings
     from txmon.db.connection import database_url
 

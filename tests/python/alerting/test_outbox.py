@@ -16,12 +16,11 @@ import pytest
 from alerting_helpers import BURST_START, START
 from helpers import TXMON, build, rows
 from txmon.alerting.channels.config import build_channels
+from txmon.alerting.history import Replay, replay_history
 from txmon.alerting.outbox import (
     BACKFILL_REASON,
     DispatchSummary,
-    Replay,
     queue_notifications,
-    replay_history,
     run_dispatch,
     stale_notification,
     system_notification,

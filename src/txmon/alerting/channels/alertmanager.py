@@ -24,8 +24,7 @@ from typing import Any
 
 from txmon.alerting.channels.http import HttpChannel
 from txmon.alerting.notification import Notification
-from txmon.alerting.render import canonical_json, render_text
-from txmon.alerting.transport import USER_AGENT
+from txmon.alerting.render import render_text
 from txmon.core.facts import HEALTHY
 from txmon.core.formatting import finite, format_utc, format_value
 
@@ -157,8 +156,5 @@ class AlertmanagerChannel(HttpChannel):
         return alert
 
     def send(self, notification: Notification) -> None:
-        body = canonical_json(self.alerts(notification, datetime.now(UTC)))
-        headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
-        if self._authorization is not None:
-            headers["Authorization"] = self._authorization
-        self.post(notification, body, headers)
+        auth = {} if self._authorization is None else {"Authorization": self._authorization}
+        self.post_json(notification, self.alerts(notification, datetime.now(UTC)), auth)

@@ -13,17 +13,13 @@ from __future__ import annotations
 import os
 import re
 import ssl
-import urllib.parse
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     PrivateAttr,
-    StringConstraints,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -37,6 +33,20 @@ from txmon.alerting.channels.alertmanager import (
     AlertmanagerChannel,
 )
 from txmon.alerting.channels.email import DEFAULT_SMTP_TIMEOUT, EmailChannel
+from txmon.alerting.channels.fields import (
+    ChannelConfig,
+    Header,
+    Minutes,
+    Port,
+    Seconds,
+    Text,
+    TlsConfig,
+    checked_url,
+    endpoint,
+    login,
+    no_secret_in_the_file,
+    secret_value,
+)
 from txmon.alerting.channels.jsonl import JsonlChannel
 from txmon.alerting.channels.pagerduty import DEFAULT_SOURCE, EVENTS_URL, PagerDutyChannel
 from txmon.alerting.channels.slack import SlackChannel
@@ -44,119 +54,12 @@ from txmon.alerting.channels.stdout import StdoutChannel
 from txmon.alerting.channels.teams import TeamsChannel
 from txmon.alerting.channels.webhook import WebhookChannel
 from txmon.alerting.notification import Channel
-from txmon.alerting.transport import DEFAULT_HTTP_TIMEOUT
 from txmon.core.errors import TxmonError
-from txmon.core.facts import alerting_severities
 
-CHANNEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
 # Prometheus' label names; a leading __ is reserved for its own.
 LABEL_NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-DEFAULT_MIN_SEVERITY = "INFO"
 SMTPS_PORT = 465
 SUBMISSION_PORT = 587
-
-# A string with something in it besides whitespace.
-Text = Annotated[str, StringConstraints(pattern=r"\S")]
-Seconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
-Minutes = Annotated[int, Field(gt=0)]
-Port = Annotated[int, Field(gt=0, lt=65536)]
-
-
-class _Header(BaseModel):
-    """What a table must say before its own model can check it: its type and its name."""
-
-    model_config = ConfigDict(extra="ignore", strict=True)
-
-    type: str
-    name: Annotated[str, StringConstraints(pattern=CHANNEL_NAME_PATTERN)] | None = None
-
-
-class ChannelConfig(BaseModel):
-    """The keys every channel takes."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-    type: str
-    name: str
-    min_severity: str = DEFAULT_MIN_SEVERITY
-
-    # What a bad value of these keys is said to be, whatever pydantic found wrong with it.
-    problems: ClassVar[dict[str, str]] = {}
-
-    @field_validator("min_severity", mode="before")
-    @classmethod
-    def _known_severity(cls, value: Any) -> str:
-        if not isinstance(value, str) or value.upper() not in alerting_severities():
-            raise ValueError(f"min_severity must be one of {', '.join(alerting_severities())}")
-        return value.upper()
-
-    @classmethod
-    def allowed_keys(cls) -> list[str]:
-        return sorted(field.alias or name for name, field in cls.model_fields.items())
-
-    def build(self) -> Channel:
-        raise NotImplementedError
-
-
-def _secret(model: BaseModel, key: str, info: ValidationInfo, *, required: bool) -> str | None:
-    """`key` given literally or `key_env` naming an environment variable; not both."""
-    env_key = f"{key}_env"
-    literal, variable = getattr(model, key, None), getattr(model, env_key)
-    if literal is not None and variable is not None:
-        raise ValueError(f"set either {key} or {env_key}, not both")
-    if variable is not None:
-        environ: Mapping[str, str] = (info.context or {}).get("environ", os.environ)
-        value = environ.get(variable)
-        if not value:
-            raise ValueError(
-                f"environment variable {variable} (named by {env_key}) is not set or empty"
-            )
-        return value
-    if literal is None and required:
-        raise ValueError(f"missing {key} (set {key} or {env_key})")
-    return literal
-
-
-def _no_secret_in_the_file(raw: Any, key: str, what: str) -> None:
-    """Refuse a secret written in the file where only `key_env` may name it."""
-    if isinstance(raw, Mapping) and key in raw:
-        raise ValueError(
-            f"do not put {what} in the config file; set {key}_env to the name of "
-            "an environment variable that holds it"
-        )
-
-
-def _login(model: BaseModel, info: ValidationInfo) -> tuple[str | None, str | None]:
-    """The optional username (or username_env) and password_env: both or neither."""
-    username = _secret(model, "username", info, required=False)
-    password = _secret(model, "password", info, required=False)
-    if username is not None and password is None:
-        raise ValueError("username needs password_env")
-    if password is not None and username is None:
-        raise ValueError("password_env needs username (or username_env)")
-    return username, password
-
-
-def _endpoint(model: BaseModel, key: str, info: ValidationInfo) -> str:
-    """The http(s) URL given by `key` or `key_env`. It is a secret: the messages describe the
-    problem without echoing it."""
-    url = _secret(model, key, info, required=True)
-    assert url is not None
-    return _checked_url(url, key)
-
-
-def _checked_url(url: str, key: str) -> str:
-    """`url` if it is an http(s) URL without a login in it; the messages do not echo it."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{key} must be an http:// or https:// URL")
-    if parts.username is not None or parts.password is not None:
-        raise ValueError(f"{key} must not contain user:password@")
-    try:
-        parts.port  # noqa: B018 - raises ValueError for a malformed port
-    except ValueError:
-        raise ValueError(f"{key} has an invalid port") from None
-    return url
 
 
 class StdoutConfig(ChannelConfig):
@@ -176,30 +79,6 @@ class JsonlConfig(ChannelConfig):
         )
 
 
-class TlsConfig(ChannelConfig):
-    """The keys of the channels that talk to a server."""
-
-    timeout_seconds: Seconds = DEFAULT_HTTP_TIMEOUT
-    verify_tls: bool = True
-    ca_file: Text | None = None
-
-    @field_validator("ca_file")
-    @classmethod
-    def _ca_file_exists(cls, value: str | None) -> str | None:
-        if value is not None and not Path(value).expanduser().absolute().is_file():
-            raise ValueError(f"ca_file {str(Path(value).expanduser().absolute())!r} does not exist")
-        return value
-
-    def connection(self) -> dict[str, Any]:
-        """The settings a channel that talks to a server takes, as its keyword arguments."""
-        ca_path = None if self.ca_file is None else Path(self.ca_file).expanduser().absolute()
-        return {
-            "timeout_seconds": self.timeout_seconds,
-            "verify_tls": self.verify_tls,
-            "ca_file": ca_path,
-        }
-
-
 class WebhookConfig(TlsConfig):
     type: Literal["webhook"]
     url: Text | None = None
@@ -211,8 +90,8 @@ class WebhookConfig(TlsConfig):
 
     @model_validator(mode="after")
     def _resolve_secrets(self, info: ValidationInfo) -> WebhookConfig:
-        self._url = _endpoint(self, "url", info)
-        self._secret = _secret(self, "secret", info, required=False)
+        self._url = endpoint(self, "url", info)
+        self._secret = secret_value(self, "secret", info, required=False)
         return self
 
     def build(self) -> Channel:
@@ -230,7 +109,7 @@ class IncomingWebhookConfig(TlsConfig):
 
     @model_validator(mode="after")
     def _resolve_url(self, info: ValidationInfo) -> IncomingWebhookConfig:
-        self._url = _endpoint(self, "webhook_url", info)
+        self._url = endpoint(self, "webhook_url", info)
         return self
 
 
@@ -271,14 +150,14 @@ class EmailConfig(TlsConfig):
     @model_validator(mode="before")
     @classmethod
     def _no_password_in_the_file(cls, raw: Any) -> Any:
-        _no_secret_in_the_file(raw, "password", "a password")
+        no_secret_in_the_file(raw, "password", "a password")
         return raw
 
     @model_validator(mode="after")
     def _tls_and_login(self, info: ValidationInfo) -> EmailConfig:
         if self.use_ssl and self.starttls is True:
             raise ValueError("set either ssl (implicit TLS) or starttls, not both")
-        username, password = _login(self, info)
+        username, password = login(self, info)
         if username is not None and not (self.use_ssl or self.uses_starttls):
             # Refuse to send a password in clear text.
             raise ValueError("login needs starttls = true or ssl = true")
@@ -329,8 +208,8 @@ class AlertmanagerConfig(TlsConfig):
     @model_validator(mode="before")
     @classmethod
     def _no_credentials_in_the_file(cls, raw: Any) -> Any:
-        _no_secret_in_the_file(raw, "password", "a password")
-        _no_secret_in_the_file(raw, "bearer_token", "a bearer token")
+        no_secret_in_the_file(raw, "password", "a password")
+        no_secret_in_the_file(raw, "bearer_token", "a bearer token")
         return raw
 
     @field_validator("labels")
@@ -351,13 +230,13 @@ class AlertmanagerConfig(TlsConfig):
     @field_validator("generator_url")
     @classmethod
     def _generator_url(cls, url: str | None) -> str | None:
-        return None if url is None else _checked_url(url, "generator_url")
+        return None if url is None else checked_url(url, "generator_url")
 
     @model_validator(mode="after")
     def _resolve_secrets(self, info: ValidationInfo) -> AlertmanagerConfig:
-        self._url = _endpoint(self, "url", info)
-        self._username, self._password = _login(self, info)
-        self._bearer_token = _secret(self, "bearer_token", info, required=False)
+        self._url = endpoint(self, "url", info)
+        self._username, self._password = login(self, info)
+        self._bearer_token = secret_value(self, "bearer_token", info, required=False)
         if self._bearer_token is not None and self._username is not None:
             raise ValueError("set either username and password_env or bearer_token_env, not both")
         if (self._bearer_token or self._password) and not self._url.lower().startswith("https:"):
@@ -401,13 +280,13 @@ class PagerDutyConfig(TlsConfig):
     @model_validator(mode="before")
     @classmethod
     def _no_routing_key_in_the_file(cls, raw: Any) -> Any:
-        _no_secret_in_the_file(raw, "routing_key", "the routing key")
+        no_secret_in_the_file(raw, "routing_key", "the routing key")
         return raw
 
     @field_validator("client_url")
     @classmethod
     def _client_url(cls, url: str | None) -> str | None:
-        return None if url is None else _checked_url(url, "client_url")
+        return None if url is None else checked_url(url, "client_url")
 
     @model_validator(mode="after")
     def _resolve_secrets(self, info: ValidationInfo) -> PagerDutyConfig:
@@ -415,8 +294,8 @@ class PagerDutyConfig(TlsConfig):
         if self.url is None and self.url_env is None:
             self._url = EVENTS_URL
         else:
-            self._url = _endpoint(self, "url", info)
-        routing_key = _secret(self, "routing_key", info, required=True)
+            self._url = endpoint(self, "url", info)
+        routing_key = secret_value(self, "routing_key", info, required=True)
         assert routing_key is not None
         self._routing_key = routing_key
         return self
@@ -473,7 +352,7 @@ def _build_one(raw: Any, position: str, environ: Mapping[str, str]) -> Channel:
     if not isinstance(raw, Mapping):
         raise TxmonError(f"{position}: must be a table")
     try:
-        header = _Header.model_validate(raw)
+        header = Header.model_validate(raw)
     except ValidationError as error:
         raise TxmonError(f"{position}: {_header_problem(error.errors())}") from None
     model = CHANNEL_CONFIGS.get(header.type)

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from txmon.alerting.channels.base import BaseChannel
 from txmon.alerting.notification import DeliveryError, Notification
-from txmon.alerting.transport import post, tls_context, url_secrets
+from txmon.alerting.render import canonical_json
+from txmon.alerting.transport import USER_AGENT, post, tls_context, url_secrets
 
 
 class HttpChannel(BaseChannel):
@@ -57,3 +59,11 @@ class HttpChannel(BaseChannel):
         except DeliveryError as error:
             raise error.without_secrets(self.secrets()) from None
         self.delivered(notification)
+
+    def post_json(
+        self, notification: Notification, payload: Any, headers: Mapping[str, str] | None = None
+    ) -> None:
+        """POST `payload` as JSON (UTF-8), with `headers` besides the usual ones."""
+        body = canonical_json(payload)
+        usual = {"Content-Type": "application/json; charset=utf-8", "User-Agent": USER_AGENT}
+        self.post(notification, body, {**usual, **(headers or {})})

@@ -14,8 +14,7 @@ from typing import Any
 
 from txmon.alerting.channels.http import HttpChannel
 from txmon.alerting.notification import Notification
-from txmon.alerting.render import canonical_json, notification_payload, render_text
-from txmon.alerting.transport import USER_AGENT
+from txmon.alerting.render import notification_payload, render_text
 from txmon.core.facts import severity_rank
 from txmon.core.formatting import format_utc
 
@@ -108,6 +107,4 @@ class PagerDutyChannel(HttpChannel):
         return event
 
     def send(self, notification: Notification) -> None:
-        body = canonical_json(self.event(notification))
-        headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
-        self.post(notification, body, headers)
+        self.post_json(notification, self.event(notification))

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from txmon.alerting.channels.http import HttpChannel
 from txmon.alerting.notification import Notification
-from txmon.alerting.render import canonical_json, slack_message
-from txmon.alerting.transport import USER_AGENT
+from txmon.alerting.render import slack_message
 
 
 class SlackChannel(HttpChannel):
@@ -13,6 +12,4 @@ class SlackChannel(HttpChannel):
     url_key = "webhook_url"
 
     def send(self, notification: Notification) -> None:
-        body = canonical_json(slack_message(notification))
-        headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": USER_AGENT}
-        self.post(notification, body, headers)
+        self.post_json(notification, slack_message(notification))

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from txmon.alerting.channels.http import HttpChannel
 from txmon.alerting.notification import Notification
-from txmon.alerting.render import canonical_json, teams_message
-from txmon.alerting.transport import USER_AGENT
+from txmon.alerting.render import teams_message
 
 
 class TeamsChannel(HttpChannel):
@@ -15,6 +14,4 @@ class TeamsChannel(HttpChannel):
     url_key = "webhook_url"
 
     def send(self, notification: Notification) -> None:
-        body = canonical_json(teams_message(notification))
-        headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": USER_AGENT}
-        self.post(notification, body, headers)
+        self.post_json(notification, teams_message(notification))

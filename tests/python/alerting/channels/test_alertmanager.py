@@ -69,7 +69,7 @@ def test_an_escalation_fires_its_severity_and_resolves_the_one_it_replaces(
 
     (request,) = web.requests
     assert request.path == "/api/v2/alerts"
-    assert request.headers["content-type"] == "application/json"
+    assert request.headers["content-type"] == "application/json; charset=utf-8"
     assert request.headers["user-agent"] == f"txmon/{__version__}"
     assert "authorization" not in request.headers
     firing, resolved = json.loads(request.body)

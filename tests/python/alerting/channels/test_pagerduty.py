@@ -55,7 +55,7 @@ def test_an_alert_triggers_with_the_episode_as_dedup_key(web: WebServer) -> None
     channel.send(NOTIFICATION)
     (request,) = web.requests
     assert request.path == "/v2/enqueue"
-    assert request.headers["content-type"] == "application/json"
+    assert request.headers["content-type"] == "application/json; charset=utf-8"
     assert request.headers["user-agent"] == f"txmon/{__version__}"
     assert json.loads(request.body) == {
         "routing_key": ROUTING_KEY,
