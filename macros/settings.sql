@@ -14,6 +14,8 @@
         'recovery_minutes': none,
         'outlier_learning_share': 0.1,
         'lateness_minutes': 15,
+        'outage_min_expected': 20,
+        'outage_fraction': 0.1,
     }) }}
 {%- endmacro %}
 
@@ -30,6 +32,10 @@
         a lasting degradation keeps paging for hours before it becomes the new normal.
     lateness_minutes: an incremental build re-judges this many of the newest published minutes;
         older changes wait for a full refresh.
+    outage_min_expected: a volume forecast at this many transactions a minute or more can have
+        an outage (below it, a quiet minute is judged like any other).
+    outage_fraction: an outage minute receives at most this share of the forecast volume. The
+        severity_levels seed says how many outage minutes earn which severity.
 -#}
 
 {#-

@@ -18,9 +18,10 @@
       bump it when the stored rows change meaning, and the next build recomputes all history.
 -#}
 
-{#- 2: the alert events' episode_minutes, the prototype's baseline_mode, bigint totals. -#}
+{#- 2: the alert events' episode_minutes, the prototype's baseline_mode, bigint totals.
+    3: episode_minutes counts the minutes the anomaly lasted; outages; profiles. -#}
 {% macro stored_layout_version() -%}
-    {{ return(2) }}
+    {{ return(3) }}
 {%- endmacro %}
 
 

@@ -26,7 +26,7 @@ statistics as (
 
 ),
 
-final as (
+judged_minutes as (
 
     select
         metric_minutes.metric_name,
@@ -69,6 +69,20 @@ final as (
     from metric_minutes
     inner join statistics
         on metric_minutes.metric_name = statistics.metric_name
+
+),
+
+final as (
+
+    select
+        *,
+        -- The prototype counts every anomalous minute and knows neither outages nor profiles.
+        is_anomalous as is_deviant,
+        0 as deviant_streak,
+        false as is_outage,
+        null::float8 as profile_value
+
+    from judged_minutes
 
 )
 

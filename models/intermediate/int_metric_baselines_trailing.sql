@@ -31,7 +31,11 @@
 -- earlier verdict.
 --
 -- The forecast is an exponentially weighted level (half-life per metric in the
--- metric_definitions seed), which follows slow changes such as a daily cycle. It learns
+-- metric_definitions seed) carried along the series' daily profile (int_metric_profiles_computed):
+-- each minute the level moves as the profile moves from the minute before to this one (by its
+-- ratio for a volume, by its difference for a rate), so the forecast follows the evening decline
+-- and the morning ramp that past days showed, while the level still learns how today differs
+-- from them. With no past day the profile is flat and the forecast is the level alone. It learns
 -- robustly. An outlier (a minute whose window is beyond the threshold on either side, or a
 -- minute two spreads further out) has its deviation clipped to threshold_sigmas spreads, is
 -- learnt at outlier_learning_share of the normal rate and does not teach the spread. A minute
@@ -48,10 +52,24 @@
 -- window), the sampling noise expected at the forecast for the window's volume (binomial for
 -- rates, Poisson for volume) and the metric's min_sigma, so a metric that has always been 0
 -- still gets a threshold above 0. No minute is judged before min_history_minutes were learnt.
+--
+-- Besides the window's verdict, each minute gets its own: is_deviant when the minute alone is
+-- out on the anomalous side by more than one minute spread and by more than half of the
+-- window's deviation. A window stays anomalous for minutes after a burst has ended; those
+-- minutes are not deviant, so persistence (fct_metric_status), which counts anomalous minutes
+-- that are also deviant, counts the minutes the anomaly itself lasted. deviant_streak counts
+-- deviant minutes in a row, so an episode can count the first minutes of an anomaly that the
+-- window needed to notice it.
+--
+-- An outage: a volume that was expected at outage_min_expected transactions a minute or more
+-- receives outage_fraction of its forecast or less. The minute is anomalous at once, and the
+-- severity_levels seed says how many such minutes reach which severity.
 
 {%- set sigmas = setting('threshold_sigmas') | float %}
 {%- set min_history = setting('min_history_minutes') | int %}
 {%- set outlier_share = setting('outlier_learning_share') | float %}
+{%- set outage_expected = setting('outage_min_expected') | float %}
+{%- set outage_fraction = setting('outage_fraction') | float %}
 
 with recursive
 
@@ -75,34 +93,42 @@ metric_minutes as not materialized (
 
 ),
 
--- Where the walk starts: the first minute of data with an empty state, or the state stored for
--- the minute before the first recomputed one.
-starting_states as (
+-- Not materialised either: each step reads the minute and its profile through their indexes.
+metric_profiles as not materialized (
+
+    select * from {{ ref('int_metric_profiles_computed') }}
+
+),
+
+judged_minutes as not materialized (
 
     select
-        metric_minutes.metric_name,
-        metric_minutes.minute_index,
-        null::float8 as baseline,
-        null::float8 as sigma,
-        null::float8 as threshold,
-        false as is_warm,
-        false as is_anomalous,
-        false as is_outlier,
-        case when metric_minutes.has_data then metric_minutes.value end::float8 as state_level,
-        0::float8 as state_variance,
-        metric_minutes.denominator::float8 as state_denominator,
-        case when metric_minutes.has_data then 1 else 0 end as learned_minutes
+        metric_minutes.*,
+        metric_profiles.profile_value,
+        case
+            when metric_minutes.metric_kind = 'volume'
+                then coalesce(metric_profiles.shape_ratio, 1)
+            else 1
+        end as shape_ratio,
+        case
+            when metric_minutes.metric_kind = 'volume' then 0
+            else coalesce(metric_profiles.shape_shift, 0)
+        end as shape_shift
 
     from metric_minutes
-    inner join build_window
+    left join metric_profiles
         on
-            build_window.is_from_scratch
-            and metric_minutes.minute_at = build_window.first_minute_at
+            metric_minutes.metric_name = metric_profiles.metric_name
+            and metric_minutes.minute_index = metric_profiles.minute_index
+
+),
+
+-- Where the walk starts: a metric's first minute with an empty state (the first minute of data,
+-- or the first minute a status was seen for a rate watched automatically), or the state stored
+-- for the minute before the first recomputed one.
+stored_states as (
 
     {%- if is_incremental() %}
-
-        union all
-
         select
             stored_state.metric_name,
             stored_state.minute_index,
@@ -112,6 +138,9 @@ starting_states as (
             stored_state.is_warm,
             stored_state.is_anomalous,
             stored_state.is_outlier,
+            stored_state.is_deviant,
+            stored_state.deviant_streak,
+            stored_state.is_outage,
             stored_state.state_level,
             stored_state.state_variance,
             stored_state.state_denominator,
@@ -122,7 +151,62 @@ starting_states as (
             on
                 not build_window.is_from_scratch
                 and stored_state.minute_at = build_window.recompute_from - interval '1 minute'
+    {%- else %}
+        select
+            null::text as metric_name,
+            null::bigint as minute_index,
+            null::float8 as baseline,
+            null::float8 as sigma,
+            null::float8 as threshold,
+            null::boolean as is_warm,
+            null::boolean as is_anomalous,
+            null::boolean as is_outlier,
+            null::boolean as is_deviant,
+            null::integer as deviant_streak,
+            null::boolean as is_outage,
+            null::float8 as state_level,
+            null::float8 as state_variance,
+            null::float8 as state_denominator,
+            null::integer as learned_minutes
+        where false
     {%- endif %}
+
+),
+
+first_minutes as (
+
+    select distinct on (metric_minutes.metric_name)
+        metric_minutes.metric_name,
+        metric_minutes.minute_index,
+        null::float8 as baseline,
+        null::float8 as sigma,
+        null::float8 as threshold,
+        false as is_warm,
+        false as is_anomalous,
+        false as is_outlier,
+        false as is_deviant,
+        0 as deviant_streak,
+        false as is_outage,
+        case when metric_minutes.has_data then metric_minutes.value end::float8 as state_level,
+        0::float8 as state_variance,
+        metric_minutes.denominator::float8 as state_denominator,
+        case when metric_minutes.has_data then 1 else 0 end as learned_minutes
+
+    from metric_minutes
+    inner join build_window
+        on
+            build_window.is_from_scratch
+            or metric_minutes.minute_at >= build_window.recompute_from
+    where metric_minutes.metric_name not in (select stored_states.metric_name from stored_states)
+    order by metric_minutes.metric_name, metric_minutes.minute_index
+
+),
+
+starting_states as (
+
+    select * from stored_states
+    union all
+    select * from first_minutes
 
 ),
 
@@ -133,122 +217,148 @@ walk as (
     union all
 
     select
-        metric_minutes.metric_name,
-        metric_minutes.minute_index,
+        judged_minutes.metric_name,
+        judged_minutes.minute_index,
         judged.baseline,
         judged.sigma,
         judged.threshold,
         judged.is_warm,
         judged.is_anomalous,
         learning.is_outlier,
+        judged.is_deviant,
+        case when judged.is_deviant then walk.deviant_streak + 1 else 0 end as deviant_streak,
+        judged.is_outage,
         {{ flush_to_zero('''
             case
-                when not metric_minutes.has_data then forecast.level
-                when forecast.level is null then metric_minutes.value
+                when not judged_minutes.has_data then forecast.level
+                when forecast.level is null then judged_minutes.value
                 else forecast.level + learning.rate * learning.clipped_error
             end
         ''') }} as state_level,
         {{ flush_to_zero('''
             case
                 when
-                    metric_minutes.has_data
+                    judged_minutes.has_data
                     and forecast.level is not null
                     and not learning.is_outlier
                     then
-                        (1 - learning.rate) * walk.state_variance
+                        (1 - learning.rate) * forecast.variance
                         + learning.rate * power(learning.clipped_error, 2)
-                else walk.state_variance
+                else forecast.variance
             end
         ''') }} as state_variance,
         {{ flush_to_zero('''
-            walk.state_denominator + metric_minutes.smoothing_rate
-            * (metric_minutes.denominator - walk.state_denominator)
+            walk.state_denominator + judged_minutes.smoothing_rate
+            * (judged_minutes.denominator - walk.state_denominator)
         ''') }} as state_denominator,
         walk.learned_minutes
-        + case when metric_minutes.has_data then 1 else 0 end as learned_minutes
+        + case when judged_minutes.has_data then 1 else 0 end as learned_minutes
 
     from walk
-    inner join metric_minutes
+    inner join judged_minutes
         on
-            walk.metric_name = metric_minutes.metric_name
-            and walk.minute_index + 1 = metric_minutes.minute_index
+            walk.metric_name = judged_minutes.metric_name
+            and walk.minute_index + 1 = judged_minutes.minute_index
     -- The step's forecast, spread, verdict and learning, each built on the ones before. They are
     -- lateral subqueries, not CTEs (hence the ST05 exemptions), because they read the previous
     -- step from `walk`, which only this recursive term can reference.
     cross join
         lateral (  -- noqa: ST05
-            -- The forecast for this minute: the level learnt from the minutes before it.
-            select walk.state_level as level
+            -- The forecast for this minute: the level learnt from the minutes before it, moved
+            -- along the profile; a volume's variance scales with its level.
+            select
+                case
+                    when judged_minutes.metric_kind = 'rate'
+                        then least(greatest(walk.state_level + judged_minutes.shape_shift, 0), 1)
+                    else walk.state_level * judged_minutes.shape_ratio
+                end as level,
+                walk.state_variance * judged_minutes.shape_ratio as variance
         ) as forecast
     cross join
         lateral (  -- noqa: ST05
             select
                 greatest(
-                    sqrt(walk.state_variance),
+                    sqrt(forecast.variance),
                     {{ sampling_sigma(
-                        'metric_minutes.metric_kind',
+                        'judged_minutes.metric_kind',
                         'forecast.level',
-                        'metric_minutes.denominator'
+                        'judged_minutes.denominator'
                     ) }},
-                    metric_minutes.min_sigma
+                    judged_minutes.min_sigma
                 ) as minute_sigma,
                 greatest(
-                    sqrt(walk.state_variance / metric_minutes.window_minutes),
+                    sqrt(forecast.variance / judged_minutes.window_minutes),
                     {{ sampling_sigma(
-                        'metric_minutes.metric_kind',
+                        'judged_minutes.metric_kind',
                         'forecast.level',
-                        'metric_minutes.window_denominator'
+                        'judged_minutes.window_denominator'
                     ) }},
-                    metric_minutes.min_sigma
-                ) as window_sigma
+                    judged_minutes.min_sigma
+                ) as window_sigma,
+                -- How far the minute and its window are out, positive on the anomalous side.
+                case when judged_minutes.direction = 'below' then -1 else 1 end
+                * (judged_minutes.value - forecast.level) as minute_excess,
+                case when judged_minutes.direction = 'below' then -1 else 1 end
+                * (judged_minutes.window_value - forecast.level) as window_excess,
+                walk.learned_minutes >= {{ min_history }} as is_warm
         ) as spread
+    cross join
+        lateral (  -- noqa: ST05
+            select
+                coalesce(
+                    spread.is_warm
+                    and judged_minutes.metric_kind = 'volume'
+                    and judged_minutes.direction = 'below'
+                    and forecast.level >= {{ outage_expected }}
+                    and judged_minutes.value <= {{ outage_fraction }} * forecast.level,
+                    false
+                ) as is_outage
+        ) as outage
     cross join
         lateral (  -- noqa: ST05
             select
                 forecast.level as baseline,
                 spread.window_sigma as sigma,
                 case
-                    when metric_minutes.direction = 'below'
+                    when judged_minutes.direction = 'below'
                         then forecast.level - {{ sigmas }} * spread.window_sigma
                     else forecast.level + {{ sigmas }} * spread.window_sigma
                 end as threshold,
-                walk.learned_minutes >= {{ min_history }} as is_warm,
-                coalesce(
-                    walk.learned_minutes >= {{ min_history }}
-                    and metric_minutes.window_has_data
-                    and case
-                        when metric_minutes.direction = 'below'
-                            then
-                                metric_minutes.window_value
-                                < forecast.level - {{ sigmas }} * spread.window_sigma
-                        else
-                            metric_minutes.window_value
-                            > forecast.level + {{ sigmas }} * spread.window_sigma
-                    end,
+                spread.is_warm,
+                outage.is_outage,
+                outage.is_outage or coalesce(
+                    spread.is_warm
+                    and judged_minutes.window_has_data
+                    and spread.window_excess > {{ sigmas }} * spread.window_sigma,
                     false
-                ) as is_anomalous
+                ) as is_anomalous,
+                outage.is_outage or coalesce(
+                    spread.is_warm
+                    and judged_minutes.has_data
+                    and spread.minute_excess > spread.minute_sigma
+                    and spread.minute_excess > 0.5 * spread.window_excess,
+                    false
+                ) as is_deviant
         ) as judged
     cross join
         lateral (  -- noqa: ST05
-            -- An outlier is a minute whose window is beyond the threshold on either side, or a
-            -- single minute far beyond it (the first minutes of an outage); outliers are only
-            -- recognised once the spread has been learnt from history.
+            -- An outlier is a minute whose window is beyond the threshold on either side, a
+            -- single minute far beyond it (the first minutes of an outage) or an outage;
+            -- outliers are only recognised once the spread has been learnt from history.
             select
-                coalesce(
-                    walk.learned_minutes >= {{ min_history }}
+                outage.is_outage or coalesce(
+                    spread.is_warm
                     and (
-                        metric_minutes.window_has_data
-                        and abs(metric_minutes.window_value - forecast.level)
-                        > {{ sigmas }} * spread.window_sigma
-                        or abs(metric_minutes.value - forecast.level)
-                        > {{ sigmas + 2 }} * spread.minute_sigma
+                        judged_minutes.window_has_data
+                        and abs(spread.window_excess) > {{ sigmas }} * spread.window_sigma
+                        or abs(spread.minute_excess) > {{ sigmas + 2 }} * spread.minute_sigma
                     ),
                     false
                 ) as is_outlier,
                 -- A minute with fewer transactions than usual says less about a rate: during an
                 -- outage, three transactions must not move the baseline.
                 coalesce(
-                    least(metric_minutes.denominator / nullif(walk.state_denominator, 0), 1), 1
+                    least(judged_minutes.denominator / nullif(walk.state_denominator, 0), 1), 1
                 ) as weight
         ) as deviation
     cross join
@@ -263,16 +373,16 @@ walk as (
                         then
                             greatest(
                                 least(
-                                    metric_minutes.value - forecast.level,
+                                    judged_minutes.value - forecast.level,
                                     {{ sigmas }} * spread.minute_sigma
                                 ),
                                 -{{ sigmas }} * spread.minute_sigma
                             )
-                    else metric_minutes.value - forecast.level
+                    else judged_minutes.value - forecast.level
                 end as clipped_error,
                 -- Plain averaging while history is short, exponential forgetting afterwards;
                 -- an outlying minute is learnt at a fraction of that rate.
-                greatest(metric_minutes.smoothing_rate, 1.0 / (walk.learned_minutes + 1))
+                greatest(judged_minutes.smoothing_rate, 1.0 / (walk.learned_minutes + 1))
                 * case when deviation.is_outlier then {{ outlier_share }} else 1 end
                 * deviation.weight as rate
         ) as learning
@@ -304,6 +414,10 @@ final as (
         walk.is_warm,
         walk.is_anomalous,
         walk.is_outlier,
+        walk.is_deviant,
+        walk.deviant_streak,
+        walk.is_outage,
+        metric_minutes.profile_value,
         'trailing' as baseline_mode,
         walk.state_level,
         walk.state_variance,
@@ -311,7 +425,7 @@ final as (
         walk.learned_minutes
 
     from walk
-    inner join metric_minutes
+    inner join judged_minutes as metric_minutes
         on
             walk.metric_name = metric_minutes.metric_name
             and walk.minute_index = metric_minutes.minute_index

@@ -7,7 +7,7 @@
     )
 }}
 
--- One row per metric and minute the build recomputes (with the evaluation window's lookback):
+-- One row per metric (int_metric_definitions_completed) and minute the build recomputes (with the evaluation window's lookback):
 -- the minute's numerator, denominator and value, and the same summed over the trailing
 -- evaluation window that the trailing baseline judges. Analysed as soon as it is built, so the
 -- baseline's walk over it never runs on a plan made without statistics.
@@ -32,7 +32,7 @@ status_counts as (
 
 metric_definitions as (
 
-    select * from {{ ref('metric_definitions') }}
+    select * from {{ ref('int_metric_definitions_completed') }}
 
 ),
 
@@ -98,7 +98,10 @@ metric_minutes as (
         end::bigint as denominator
 
     from minute_totals
-    cross join metric_definitions
+    inner join metric_definitions
+        on
+            metric_definitions.first_judged_at is null
+            or minute_totals.minute_at >= metric_definitions.first_judged_at
     left join rate_numerators
         on
             minute_totals.minute_at = rate_numerators.minute_at
@@ -118,7 +121,7 @@ windowed as (
     window trailing_window as (
         partition by metric_name
         order by minute_index
-        rows between {{ window_minutes - 1 }} preceding and current row
+        range between {{ window_minutes - 1 }} preceding and current row
     )
 
 ),

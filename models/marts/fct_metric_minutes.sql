@@ -61,6 +61,10 @@ final as (
         is_warm,
         is_anomalous,
         is_outlier,
+        is_deviant,
+        deviant_streak,
+        is_outage,
+        profile_value,
         baseline_mode,
         (select build_window.build_id from build_window) as build_id
 

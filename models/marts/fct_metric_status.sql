@@ -13,9 +13,18 @@
 -- Episodes add hysteresis: an episode ends only after recovery_minutes judged healthy minutes
 -- in a row, so an anomaly that comes back sooner continues the same episode instead of opening
 -- a new one, and minutes without data to judge neither end nor extend it (missing data is not
--- a recovery). episode_minutes is how long the episode has persisted, from its first to its
--- latest anomalous minute; the severity_levels seed maps it to a severity. With
--- recovery_minutes = 0 an episode is exactly a run of consecutive anomalous minutes.
+-- a recovery).
+--
+-- episode_minutes is how long the anomaly itself has lasted: the episode's minutes that are
+-- anomalous and deviant on their own (int_metric_baselines_trailing), plus the deviant minutes
+-- in a row just before its first anomalous minute, which the evaluation window needed to
+-- notice it (at most a window's worth). The minutes a window stays anomalous after a burst has
+-- ended do not count, so a burst shorter than the INFO tier never reaches it, while a lasting
+-- shift reaches it within a minute or two of its true length; a noisy minute inside an incident
+-- neither counts nor ends it. outage_minutes counts the episode's outage minutes. The
+-- severity_levels seed maps both to a severity: the highest tier either has earned. With
+-- recovery_minutes = 0 and the prototype's model an episode is exactly a run of consecutive
+-- anomalous minutes, and episode_minutes its length.
 --
 -- A build recomputes the minutes of its window (int_build_window) from the verdicts of the
 -- minutes since the start of the episode still open before the window, or from the window's
@@ -23,6 +32,7 @@
 -- are those a computation over all history would give.
 
 {%- set recovery = [recovery_minutes(), 1] | max %}
+{%- set window_minutes = setting('evaluation_window_minutes') | int %}
 
 with
 
@@ -71,20 +81,6 @@ metric_minutes as (
 severity_levels as (
 
     select * from {{ ref('severity_levels') }}
-
-),
-
-severity_bands as (
-
-    select
-        severity,
-        severity_rank,
-        min_episode_minutes,
-        lead(min_episode_minutes) over (
-            order by min_episode_minutes
-        ) as next_level_minutes
-
-    from severity_levels
 
 ),
 
@@ -198,54 +194,94 @@ persistence as (
     select
         *,
         case
-            when is_in_episode then last_anomalous_index - episode_start_index + 1 else 0
-        end::integer as episode_minutes
+            when is_in_episode
+                then
+                    -- The deviant minutes in a row before the episode's first anomalous minute.
+                    least(
+                        greatest(
+                            max(
+                                case when minute_index = episode_start_index then deviant_streak end
+                            ) over episode - 1,
+                            0
+                        ),
+                        {{ window_minutes - 1 }}
+                    )
+                    + count(*) filter (where is_anomalous and is_deviant) over episode_so_far
+            else 0
+        end::integer as episode_minutes,
+        case
+            when is_in_episode then count(*) filter (where is_outage) over episode_so_far else 0
+        end::integer as outage_minutes
 
     from episodes
+    window
+        episode as (partition by metric_name, episode_number),
+        episode_so_far as (
+            partition by metric_name, episode_number
+            order by minute_index
+            rows between unbounded preceding and current row
+        )
+
+),
+
+severities as (
+
+    select
+        persistence.*,
+        earned.severity,
+        earned.severity_rank
+
+    from persistence
+    cross join
+        lateral (
+            select
+                severity_levels.severity,
+                severity_levels.severity_rank
+            from severity_levels
+            where
+                persistence.episode_minutes >= severity_levels.min_episode_minutes
+                or persistence.outage_minutes >= severity_levels.min_outage_minutes
+            order by severity_levels.severity_rank desc
+            limit 1
+        ) as earned
 
 ),
 
 final as (
 
     select
-        persistence.metric_minute_id,
-        persistence.metric_name,
-        persistence.minute_at,
-        persistence.minute_index,
-        persistence.value,
-        persistence.judged_value,
-        persistence.baseline,
-        persistence.threshold,
-        persistence.z_score,
-        persistence.is_anomalous,
-        persistence.has_window_data,
-        persistence.consecutive_minutes,
-        persistence.is_in_episode,
-        persistence.episode_minutes,
-        severity_bands.severity,
-        severity_bands.severity_rank,
+        severities.metric_minute_id,
+        severities.metric_name,
+        severities.minute_at,
+        severities.minute_index,
+        severities.value,
+        severities.judged_value,
+        severities.baseline,
+        severities.threshold,
+        severities.z_score,
+        severities.is_anomalous,
+        severities.has_window_data,
+        severities.consecutive_minutes,
+        severities.is_in_episode,
+        severities.episode_minutes,
+        severities.outage_minutes,
+        severities.severity,
+        severities.severity_rank,
         case
-            when persistence.is_in_episode
+            when severities.is_in_episode
                 then
-                    persistence.metric_name || '@'
-                    || {{ format_minute('persistence.episode_start_at') }}
+                    severities.metric_name || '@'
+                    || {{ format_minute('severities.episode_start_at') }}
         end as episode_id,
         case
-            when persistence.is_in_episode then persistence.episode_start_at
+            when severities.is_in_episode then severities.episode_start_at
         end as episode_started_at,
-        persistence.baseline_mode,
+        severities.baseline_mode,
         build_window.build_id
 
-    from persistence
+    from severities
     inner join build_window
-        on persistence.minute_at >= build_window.recompute_from
-    inner join severity_bands
-        on
-            persistence.episode_minutes >= severity_bands.min_episode_minutes
-            and (
-                persistence.episode_minutes < severity_bands.next_level_minutes
-                or severity_bands.next_level_minutes is null
-            )
+        on severities.minute_at >= build_window.recompute_from
 
 )
 

@@ -40,7 +40,10 @@ final as (
 
     select
         metric_minutes.metric_name,
-        metric_definitions.short_name,
+        coalesce(
+            metric_definitions.short_name,
+            {{ status_rate_short_name('metric_status.metric_name') }}
+        ) as short_name,
         metric_minutes.minute_at as current_minute_at,
         metric_minutes.value,
         metric_minutes.numerator,
@@ -64,7 +67,8 @@ final as (
     from metric_status
     inner join metric_minutes
         on metric_status.metric_minute_id = metric_minutes.metric_minute_id
-    inner join metric_definitions
+    -- A rate watched because its status appeared in the data has no row in the seed.
+    left join metric_definitions
         on metric_status.metric_name = metric_definitions.metric_name
 
 )
