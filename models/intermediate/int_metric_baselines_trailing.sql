@@ -31,11 +31,11 @@
 -- earlier verdict.
 --
 -- The forecast is an exponentially weighted level (half-life per metric in the
--- metric_definitions seed) carried along the series' daily profile (int_metric_profiles_computed):
--- each minute the level moves as the profile moves from the minute before to this one (by its
--- ratio for a volume, by its difference for a rate), so the forecast follows the evening decline
--- and the morning ramp that past days showed, while the level still learns how today differs
--- from them. With no past day the profile is flat and the forecast is the level alone. It learns
+-- metric_definitions seed). A volume's level is carried along its daily profile
+-- (int_metric_profiles_computed): each minute it moves by the profile's ratio from the minute
+-- before to this one, so the forecast follows the evening decline and the morning ramp that
+-- past days showed, while the level still learns how today differs from them. With no past day
+-- the profile is flat and the forecast is the level alone. It learns
 -- robustly. An outlier (a minute whose window is beyond the threshold on either side, or a
 -- minute two spreads further out) has its deviation clipped to threshold_sigmas spreads, is
 -- learnt at outlier_learning_share of the normal rate and does not teach the spread. A minute
@@ -51,12 +51,13 @@
 -- The spread is the largest of: the learnt spread of the residuals (scaled to the evaluation
 -- window), the sampling noise expected at the forecast for the window's volume (binomial for
 -- rates, Poisson for volume) and the metric's min_sigma, so a metric that has always been 0
--- still gets a threshold above 0. No minute is judged before min_history_minutes were learnt.
+-- still gets a threshold above 0. No minute is judged before min_history_minutes were learnt,
+-- and a volume not before its profile has a past day (outages excepted).
 --
 -- Besides the window's verdict, each minute gets its own: is_deviant when the minute alone is
--- out on the anomalous side by more than one minute spread and by more than half of the
--- window's deviation. A window stays anomalous for minutes after a burst has ended; those
--- minutes are not deviant, so persistence (fct_metric_status), which counts anomalous minutes
+-- out on the anomalous side by a transaction at least, and either by three minute spreads or
+-- by two spreads and half of the window's deviation. A window stays anomalous for minutes
+-- after a burst has ended; those minutes, back to normal, are not deviant, so persistence (fct_metric_status), which counts anomalous minutes
 -- that are also deviant, counts the minutes the anomaly itself lasted. deviant_streak counts
 -- deviant minutes in a row, so an episode can count the first minutes of an anomaly that the
 -- window needed to notice it.
@@ -105,15 +106,12 @@ judged_minutes as not materialized (
     select
         metric_minutes.*,
         metric_profiles.profile_value,
+        coalesce(metric_profiles.profile_days, 0) as profile_days,
         case
             when metric_minutes.metric_kind = 'volume'
                 then coalesce(metric_profiles.shape_ratio, 1)
             else 1
-        end as shape_ratio,
-        case
-            when metric_minutes.metric_kind = 'volume' then 0
-            else coalesce(metric_profiles.shape_shift, 0)
-        end as shape_shift
+        end as shape_ratio
 
     from metric_minutes
     left join metric_profiles
@@ -267,11 +265,7 @@ walk as (
             -- The forecast for this minute: the level learnt from the minutes before it, moved
             -- along the profile; a volume's variance scales with its level.
             select
-                case
-                    when judged_minutes.metric_kind = 'rate'
-                        then least(greatest(walk.state_level + judged_minutes.shape_shift, 0), 1)
-                    else walk.state_level * judged_minutes.shape_ratio
-                end as level,
+                walk.state_level * judged_minutes.shape_ratio as level,
                 walk.state_variance * judged_minutes.shape_ratio as variance
         ) as forecast
     cross join
@@ -300,13 +294,24 @@ walk as (
                 * (judged_minutes.value - forecast.level) as minute_excess,
                 case when judged_minutes.direction = 'below' then -1 else 1 end
                 * (judged_minutes.window_value - forecast.level) as window_excess,
-                walk.learned_minutes >= {{ min_history }} as is_warm
+                -- Less half a transaction: counts are whole, and a few transactions where one
+                -- was expected look further out in spreads than they are.
+                case when judged_minutes.direction = 'below' then -1 else 1 end
+                * (judged_minutes.value - forecast.level)
+                - 0.5 / greatest(judged_minutes.denominator, 1) as corrected_excess,
+                walk.learned_minutes >= {{ min_history }} as has_history,
+                -- A volume is judged once a past day shows its daily shape: without one, a
+                -- morning ramp or an evening decline cannot be told from a surge or a drop.
+                -- Outages need no profile.
+                walk.learned_minutes >= {{ min_history }}
+                and (judged_minutes.metric_kind = 'rate' or judged_minutes.profile_days >= 1)
+                    as is_warm
         ) as spread
     cross join
         lateral (  -- noqa: ST05
             select
                 coalesce(
-                    spread.is_warm
+                    spread.has_history
                     and judged_minutes.metric_kind = 'volume'
                     and judged_minutes.direction = 'below'
                     and forecast.level >= {{ outage_expected }}
@@ -332,11 +337,21 @@ walk as (
                     and spread.window_excess > {{ sigmas }} * spread.window_sigma,
                     false
                 ) as is_anomalous,
+                -- At least one transaction more than forecast, and either far out (three
+                -- spreads) or by two spreads and half the window's deviation: the minutes after
+                -- a burst, back to normal while its window still lingers, are neither.
                 outage.is_outage or coalesce(
                     spread.is_warm
                     and judged_minutes.has_data
-                    and spread.minute_excess > spread.minute_sigma
-                    and spread.minute_excess > 0.5 * spread.window_excess,
+                    and spread.minute_excess * case
+                        when judged_minutes.metric_kind = 'rate' then judged_minutes.denominator
+                        else 1
+                    end >= 1
+                    and (
+                        spread.corrected_excess > 3 * spread.minute_sigma
+                        or spread.corrected_excess
+                        > greatest(2 * spread.minute_sigma, 0.5 * spread.window_excess)
+                    ),
                     false
                 ) as is_deviant
         ) as judged

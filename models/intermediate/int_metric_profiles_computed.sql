@@ -8,15 +8,13 @@
 }}
 
 -- Each series' daily profile at the minutes this build judges, and how it moves from the
--- minute before: what the trailing baseline carries its level along.
+-- minute before: what the trailing baseline carries a volume's level along.
 --
 -- The profile of a minute is the metric over the 31 minutes around the same minute of day on
--- the seven days before: past days only, and robust to an unusual day (an incident, an outage)
--- since from three past days on the highest and the lowest day are left out. Once two weeks
--- exist it is the median of the same weekday one and two weeks before and that daily profile,
--- so weekends follow weekends. Its step from the minute before is measured on one profile
--- (weekly or daily), so that switching profiles never looks like a change. With no past day the
--- profile is null and both steps are neutral.
+-- the seven days before: past days only, and robust to unusual days (an incident, an outage)
+-- since it is their median. Once two weeks exist it is the median of the same weekday one and
+-- two weeks before and that daily profile, so weekends follow weekends. A volume's level moves
+-- along it (shape_ratio); with no past day the profile is null and the ratio neutral.
 --
 -- A minute of day is a minute of the UTC day (minute_index modulo 1440); a week is 7 such days.
 
@@ -95,13 +93,9 @@ past_days as (
     select
         metric_name,
         minute_index,
-        count(neighbourhood_value) over past_days as daily_days,
-        sum(neighbourhood_value) over past_days as daily_sum,
-        max(neighbourhood_value) over past_days as daily_highest,
-        min(neighbourhood_value) over past_days as daily_lowest,
-        min(denominator) over past_days as daily_least_denominator,
+        count(neighbourhood_value) over past_days as profile_days,
+        array_agg(neighbourhood_value) over past_days as daily_values,
         count(neighbourhood_value) over past_weeks as weekly_days,
-        sum(neighbourhood_value) over past_weeks as weekly_sum,
         max(neighbourhood_value) over past_weeks as weekly_highest,
         min(neighbourhood_value) over past_weeks as weekly_lowest
 
@@ -120,107 +114,87 @@ past_days as (
 
 ),
 
--- Robust to one unusual day: from three days on, the highest and lowest are left out (with
--- three, that is the median), and two days that disagree give no profile; the weekly
--- profile is the median of the two past weeks and the daily profile.
-daily_profiles as (
-
-    select
-        *,
-        case
-            when daily_days >= 3
-                then (daily_sum - daily_highest - daily_lowest) / (daily_days - 2)
-            -- Two days that disagree beyond counting noise (and by more than 5 %): which one
-            -- was unusual is unknown, so neither is followed.
-            when
-                daily_days = 2
-                and daily_highest > 1.05 * daily_lowest
-                + 3 * sqrt((daily_highest + daily_lowest) / {{ 2 * profile_radius + 1 }})
-                then null
-            when daily_days > 0 then daily_sum / daily_days
-        end as daily_profile
-
-    from past_days
-
-),
-
+-- The median of the past days: up to three days of seven with an incident at this time of day
+-- do not move it. Once two weeks exist, the median of the same weekday one and two weeks
+-- before and that daily profile, so weekends follow weekends.
 profiles as (
 
     select
-        *,
+        past_days.metric_name,
+        past_days.minute_index,
+        past_days.profile_days,
+        daily.daily_profile,
         case
-            when weekly_days = 2 and daily_profile is not null
+            when past_days.weekly_days = 2 and daily.daily_profile is not null
                 then
-                    weekly_sum + daily_profile
-                    - greatest(weekly_highest, daily_profile)
-                    - least(weekly_lowest, daily_profile)
+                    past_days.weekly_highest + past_days.weekly_lowest + daily.daily_profile
+                    - greatest(past_days.weekly_highest, daily.daily_profile)
+                    - least(past_days.weekly_lowest, daily.daily_profile)
         end as weekly_profile
 
-    from daily_profiles
+    from past_days
+    inner join build_window
+        on
+            build_window.is_from_scratch
+            or past_days.minute_index >= {{ minute_number('build_window.recompute_from') }} - 1
+    cross join
+        lateral (
+            select percentile_cont(0.5) within group (order by day_value) as daily_profile
+            from unnest(past_days.daily_values) as day_value
+        ) as daily
 
 ),
 
 -- The step from the minute before, measured on one profile (weekly when both minutes have it,
--- else daily) so that switching profiles never looks like a change.
+-- else daily) so that switching profiles never looks like a change. Steps of a profile add up
+-- to the profile itself, so an incident that bent it for a while leaves no lasting offset.
 profile_steps as (
-
-    select
-        profiles.metric_name,
-        profiles.minute_index,
-        profiles.daily_least_denominator,
-        coalesce(profiles.weekly_profile, profiles.daily_profile) as profile_value,
-        case
-            when profiles.weekly_profile is not null and lag(profiles.weekly_profile) over by_minute is not null
-                then profiles.weekly_profile
-            else profiles.daily_profile
-        end as current_profile,
-        case
-            when profiles.weekly_profile is not null and lag(profiles.weekly_profile) over by_minute is not null
-                then lag(profiles.weekly_profile) over by_minute
-            else lag(profiles.daily_profile) over by_minute
-        end as previous_profile
-
-    from profiles
-    inner join build_window
-        on
-            build_window.is_from_scratch
-            or profiles.minute_index
-            >= {{ minute_number('build_window.recompute_from') }} - 1
-    window by_minute as (
-        partition by profiles.metric_name
-        order by profiles.minute_index
-    )
-
-),
-
--- A volume's level is multiplied by shape_ratio (a transaction per neighbourhood added to both
--- sides, so that an empty night gives a finite ratio; bounded to halving or doubling in a
--- minute). A rate's level moves by shape_shift, only where every past day had at least
--- 10 transactions a minute around this minute: below that a rate's profile is mostly noise.
-seasonal_steps as (
 
     select
         metric_name,
         minute_index,
+        profile_days,
+        coalesce(weekly_profile, daily_profile) as profile_value,
+        case
+            when weekly_profile is not null and lag(weekly_profile) over by_minute is not null
+                then weekly_profile
+            else daily_profile
+        end as current_profile,
+        case
+            when weekly_profile is not null and lag(weekly_profile) over by_minute is not null
+                then lag(weekly_profile) over by_minute
+            else lag(daily_profile) over by_minute
+        end as previous_profile
+
+    from profiles
+    window by_minute as (partition by metric_name order by minute_index)
+
+),
+
+-- A volume's level is multiplied by shape_ratio: a transaction per neighbourhood is added to
+-- both sides, so that an empty night gives a finite ratio, and it is bounded to halving or
+-- doubling in a minute. A rate's level does not follow its profile: with few past days a
+-- rate's profile moves with their incidents and noise more than with any daily pattern, and
+-- its trailing level follows slow changes on its own.
+seasonal_final as (
+
+    select
+        metric_name,
+        minute_index,
+        profile_days,
         profile_value,
         case
-            when current_profile is not null and previous_profile is not null
-                then
-                    least(
-                        greatest(
-                            (current_profile + {{ 1.0 / (2 * profile_radius + 1) }})
-                            / (previous_profile + {{ 1.0 / (2 * profile_radius + 1) }}),
-                            0.5
-                        ),
-                        2.0
-                    )
-            else 1
-        end as shape_ratio,
-        case
-            when daily_least_denominator >= {{ 10 * (2 * profile_radius + 1) }}
-                then coalesce(current_profile - previous_profile, 0)
-            else 0
-        end as shape_shift
+            when current_profile is null or previous_profile is null then 1
+            else
+                least(
+                    greatest(
+                        (current_profile + {{ 1.0 / (2 * profile_radius + 1) }})
+                        / (previous_profile + {{ 1.0 / (2 * profile_radius + 1) }}),
+                        0.5
+                    ),
+                    2.0
+                )
+        end as shape_ratio
 
     from profile_steps
 
@@ -229,17 +203,17 @@ seasonal_steps as (
 final as (
 
     select
-        seasonal_steps.metric_name,
-        seasonal_steps.minute_index,
-        seasonal_steps.profile_value,
-        seasonal_steps.shape_ratio,
-        seasonal_steps.shape_shift
+        seasonal_final.metric_name,
+        seasonal_final.minute_index,
+        seasonal_final.profile_days::integer as profile_days,
+        seasonal_final.profile_value,
+        seasonal_final.shape_ratio
 
-    from seasonal_steps
+    from seasonal_final
     inner join build_window
         on
             build_window.is_from_scratch
-            or seasonal_steps.minute_index >= {{ minute_number('build_window.recompute_from') }}
+            or seasonal_final.minute_index >= {{ minute_number('build_window.recompute_from') }}
 
 )
 

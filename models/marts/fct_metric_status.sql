@@ -16,12 +16,15 @@
 -- a recovery).
 --
 -- episode_minutes is how long the anomaly itself has lasted: the episode's minutes that are
--- anomalous and deviant on their own (int_metric_baselines_trailing), plus the deviant minutes
--- in a row just before its first anomalous minute, which the evaluation window needed to
--- notice it (at most a window's worth). The minutes a window stays anomalous after a burst has
--- ended do not count, so a burst shorter than the INFO tier never reaches it, while a lasting
--- shift reaches it within a minute or two of its true length; a noisy minute inside an incident
--- neither counts nor ends it. outage_minutes counts the episode's outage minutes. The
+-- anomalous and deviant on their own (int_metric_baselines_trailing) and the gaps of at most
+-- 2 minutes between them (a rate of a few transactions a minute is not out every minute),
+-- plus the deviant minutes in a row just before its first anomalous minute, which the
+-- evaluation window needed to notice the anomaly (at most a window's worth). The minutes a window stays anomalous after a burst
+-- has ended are not deviant, so they do not count: a burst shorter than the INFO tier never
+-- reaches it, while a lasting shift reaches it within a minute or two of its true length. A
+-- quieter minute inside an incident does not count but does not end it either (hysteresis);
+-- an anomaly that is out only every other minute grows at half the pace. outage_minutes counts
+-- the episode's outage minutes. The
 -- severity_levels seed maps both to a severity: the highest tier either has earned. With
 -- recovery_minutes = 0 and the prototype's model an episode is exactly a run of consecutive
 -- anomalous minutes, and episode_minutes its length.
@@ -33,6 +36,7 @@
 
 {%- set recovery = [recovery_minutes(), 1] | max %}
 {%- set window_minutes = setting('evaluation_window_minutes') | int %}
+{%- set max_gap = 2 %}
 
 with
 
@@ -97,7 +101,8 @@ islands as (
             partition by metric_name
             order by minute_index
             rows between unbounded preceding and current row
-        ) as healthy_minutes_so_far
+        ) as healthy_minutes_so_far,
+        is_anomalous and is_deviant as is_counted
 
     from metric_minutes
 
@@ -189,31 +194,63 @@ episodes as (
 
 ),
 
-persistence as (
+-- Where the anomaly began: the episode's first anomalous minute, or earlier by the deviant
+-- minutes in a row before it (at most a window's worth); and the minutes that count so far.
+-- A counted minute brings the quieter minutes since the previous one along when they are at
+-- most {{ max_gap }}: an anomaly that is out most minutes lasts all of them.
+counted_gaps as (
 
     select
         *,
         case
-            when is_in_episode
+            when is_counted
                 then
-                    -- The deviant minutes in a row before the episode's first anomalous minute.
-                    least(
-                        greatest(
-                            max(
-                                case when minute_index = episode_start_index then deviant_streak end
-                            ) over episode - 1,
-                            0
+                    1 + coalesce(
+                        nullif(
+                            least(
+                                minute_index - 1 - max(
+                                    case when is_counted then minute_index end
+                                ) over episode_before,
+                                {{ max_gap + 1 }}
+                            ),
+                            {{ max_gap + 1 }}
                         ),
-                        {{ window_minutes - 1 }}
+                        0
                     )
-                    + count(*) filter (where is_anomalous and is_deviant) over episode_so_far
             else 0
-        end::integer as episode_minutes,
-        case
-            when is_in_episode then count(*) filter (where is_outage) over episode_so_far else 0
-        end::integer as outage_minutes
+        end as counted_with_gap
 
     from episodes
+    window episode_before as (
+        partition by metric_name, episode_number
+        order by minute_index
+        rows between unbounded preceding and 1 preceding
+    )
+
+),
+
+onsets as (
+
+    select
+        *,
+        episode_start_index - least(
+            greatest(
+                max(case when minute_index = episode_start_index then deviant_streak end)
+                    over episode
+                - 1,
+                0
+            ),
+            {{ window_minutes - 1 }}
+        ) as onset_index,
+        {%- if setting('baseline_mode') == 'prototype' %}
+            -- The prototype counts every anomalous minute.
+            count(*) filter (where is_anomalous) over episode_so_far as counted_minutes,
+        {%- else %}
+            sum(counted_with_gap) over episode_so_far as counted_minutes,
+        {%- endif %}
+        count(*) filter (where is_outage) over episode_so_far as outage_minutes_so_far
+
+    from counted_gaps
     window
         episode as (partition by metric_name, episode_number),
         episode_so_far as (
@@ -221,6 +258,20 @@ persistence as (
             order by minute_index
             rows between unbounded preceding and current row
         )
+
+),
+
+persistence as (
+
+    select
+        *,
+        case
+            when is_in_episode then episode_start_index - onset_index + counted_minutes
+            else 0
+        end::integer as episode_minutes,
+        case when is_in_episode then outage_minutes_so_far else 0 end::integer as outage_minutes
+
+    from onsets
 
 ),
 

@@ -7,7 +7,7 @@ and a refused argument answer at once.
 May import: every room. Nothing imports it (the import-layer contract).
 """
 
-from txmon.cli import alerts, build, data, db, lab, serve, superset, views
+from txmon.cli import alerts, build, data, db, evaluation, lab, serve, superset, views
 from txmon.cli.app import main
 
 for command in (
@@ -25,6 +25,7 @@ for command in (
     views.monitor,
     views.status,
     views.episodes,
+    evaluation.eval_,
     serve.serve,
     superset.superset,
     lab.demo,

@@ -3,7 +3,9 @@
 The normal traffic is calibrated to a real payments data set: about 126 transactions a minute,
 92.5% approved, 5.6% denied, 0.8% reversed, 0.8% refunded, 0.2% reversed by the backend and
 0.05% failed. Incidents are injected at known minutes and listed in a labels file beside the
-data (`<stem>.labels.csv`), so what the monitor finds can be compared with what was planted.
+data (`<stem>.labels.csv`, in the shape `txmon eval` reads), so what the monitor finds can be
+compared with what was planted. The volume is flat, follows a cosine daily cycle, or a business
+cycle (afternoon peak, nights of a few percent of it, quieter weekends).
 
 Two shapes are written from the same per-minute draw (`minute_counts`, with the random draws
 of `txmon.lab.traffic`): aggregated counts (`timestamp,status,count`) and one row per
@@ -24,7 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Literal, TextIO, get_args
 
 from txmon.ingest.fields import COUNTS_COLUMNS, EVENTS_FIELDS
 from txmon.lab import traffic
@@ -37,6 +39,9 @@ STATUSES: tuple[str, ...] = (
     "backend_reversed",
     "failed",
 )
+# Statuses the real data set does not have, written only when a config needs them.
+OPTIONAL_STATUSES: tuple[str, ...] = ("processing",)
+ALL_STATUSES: tuple[str, ...] = STATUSES + OPTIONAL_STATUSES
 # Shares measured on the real data set; approved takes the rounding so they sum to 1.
 BASE_SHARES: dict[str, float] = {
     "approved": 0.9255,
@@ -54,17 +59,30 @@ METRIC_BY_KIND: dict[str, str] = {
     "reversed_surge": "reversed_rate",
     "volume_drop": "volume",
     "approval_collapse": "approval_rate",
+    "refunded_surge": "refunded_rate",
+    "backend_reversed_surge": "backend_reversed_rate",
+    "processing_surge": "processing_rate",
+    "volume_surge": "volume_surge",
+    "outage": "volume",
 }
 KINDS: tuple[str, ...] = tuple(METRIC_BY_KIND)
-# Valid magnitudes, low < magnitude <= high. For approval_collapse the magnitude is the
-# volume multiplier of the crisis.
+# Valid magnitudes, low < magnitude <= high (low <= magnitude for the kinds in
+# INCLUSIVE_LOW). The *_surge and failed_burst magnitudes are the share their status is raised
+# to; volume_drop and outage take that share of the volume away; volume_surge (card testing)
+# and approval_collapse multiply the volume.
 MAGNITUDE_RANGES: dict[str, tuple[float, float]] = {
     "failed_burst": (0.0, 1.0),
     "denied_surge": (0.0, 1.0),
     "reversed_surge": (0.0, 1.0),
     "volume_drop": (0.0, 1.0),
     "approval_collapse": (0.0, 20.0),
+    "refunded_surge": (0.0, 1.0),
+    "backend_reversed_surge": (0.0, 1.0),
+    "processing_surge": (0.0, 1.0),
+    "volume_surge": (1.0, 50.0),
+    "outage": (0.9, 1.0),  # nearly everything gone: what tells an outage from a drop
 }
+INCLUSIVE_LOW: frozenset[str] = frozenset({"outage"})
 # Magnitudes the default plan draws from: large enough that a good monitor must see them.
 DEFAULT_MAGNITUDES: dict[str, tuple[float, float]] = {
     "failed_burst": (0.05, 0.2),
@@ -73,6 +91,18 @@ DEFAULT_MAGNITUDES: dict[str, tuple[float, float]] = {
     "volume_drop": (0.6, 1.0),
 }
 CRISIS_VOLUME_MULTIPLIER = 5.0
+CRISIS_MINUTES = 61  # the real data set's crisis hour
+# An incident this long must page: the minutes of persistence of the INFO tier (the
+# severity_levels seed). Shorter ones are bursts a monitor may let pass. An outage is no burst:
+# the volume gone for a few minutes is already CRITICAL, so outages must page from
+# OUTAGE_PAGE_MINUTES on.
+PAGE_MINUTES = 15
+OUTAGE_PAGE_MINUTES = 3
+
+CycleShape = Literal["cosine", "business"]
+CYCLE_SHAPES: tuple[str, ...] = get_args(CycleShape)
+MAX_NIGHT_SHARE = 0.5  # a night busier than half the peak is no night
+MAX_WEEKEND_FACTOR = 2.0  # weekends may be busier (retail), within reason
 
 MINUTES_PER_DAY = 1440
 # Bounds that keep a typo from writing for hours: ten years of minutes, and a hundred thousand
@@ -85,7 +115,8 @@ INCIDENT_GAP_MINUTES = 60  # quiet time between default incidents so each one en
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
 # The input shapes as txmon reads them (txmon.ingest.fields holds the schema).
 COUNTS_HEADER = COUNTS_COLUMNS
-LABELS_HEADER = ("kind", "metric", "started_at", "ended_at", "minutes", "magnitude")
+# The first four columns are what `txmon eval` reads from a user's labels; the rest it ignores.
+LABELS_HEADER = ("metric", "start", "minutes", "must_page", "kind", "magnitude")
 EVENTS_HEADER = tuple(field.name for field in EVENTS_FIELDS)
 
 
@@ -107,11 +138,7 @@ class Incident:
             raise ValueError(f"{self.kind}: minutes must be an integer, got {self.minutes!r}")
         if self.minutes <= 0:
             raise ValueError(f"{self.kind}: minutes must be positive, got {self.minutes}")
-        low, high = MAGNITUDE_RANGES[self.kind]
-        if not (math.isfinite(self.magnitude) and low < self.magnitude <= high):
-            raise ValueError(
-                f"{self.kind}: magnitude must be in ({low:g}, {high:g}], got {self.magnitude!r}"
-            )
+        _check_magnitude(self.kind, self.magnitude)
         _check_minute(self.started_at, f"{self.kind}: started_at")
 
     @property
@@ -123,10 +150,21 @@ class Incident:
     def metric(self) -> str:
         return METRIC_BY_KIND[self.kind]
 
+    @property
+    def must_page(self) -> bool:
+        """Long enough that a monitor must page for it (the INFO tier's minutes; an outage's
+        fewer)."""
+        return self.minutes >= (OUTAGE_PAGE_MINUTES if self.kind == "outage" else PAGE_MINUTES)
+
 
 @dataclass(frozen=True)
 class GeneratorConfig:
-    """What to generate; `incidents=None` means the default plan from `default_incidents`."""
+    """What to generate; `incidents=None` means the default plan from `default_incidents`.
+
+    With `daily_cycle`, `cycle_shape` picks the day: "cosine" swings `cycle_amplitude` around
+    the base volume; "business" peaks at 16:00 UTC, its night (01:00-07:00) averages
+    `night_share` of the peak, and Saturday and Sunday carry `weekend_factor` of a weekday's
+    traffic. Either way `base_volume` is the mean (a whole week's, for "business")."""
 
     days: float = 3.0
     start: datetime = datetime(2025, 7, 12, 0, 0)  # naive UTC, on a whole minute
@@ -136,6 +174,9 @@ class GeneratorConfig:
     cycle_amplitude: float = 0.5
     shares: dict[str, float] = field(default_factory=lambda: dict(BASE_SHARES))
     incidents: tuple[Incident, ...] | None = None
+    cycle_shape: CycleShape = "cosine"
+    night_share: float = 0.03
+    weekend_factor: float = 0.6
 
     def __post_init__(self) -> None:
         # Fail at construction, not halfway through writing a file.
@@ -157,10 +198,32 @@ class GeneratorConfig:
             )
         if not 0 <= self.cycle_amplitude <= 1:
             raise ValueError(f"cycle_amplitude must be in [0, 1], got {self.cycle_amplitude!r}")
-        _normalised_shares(self.shares)
+        self._check_business_cycle()
+        _normalised_shares(self.shares, ALL_STATUSES)
         if self.incidents is not None:
             for incident in self.incidents:
                 _check_incident_in_range(incident, self)
+
+    def _check_business_cycle(self) -> None:
+        if self.cycle_shape not in CYCLE_SHAPES:
+            raise ValueError(
+                f"cycle_shape must be one of {', '.join(CYCLE_SHAPES)}, got {self.cycle_shape!r}"
+            )
+        if not (
+            isinstance(self.night_share, int | float) and 0 < self.night_share <= MAX_NIGHT_SHARE
+        ):
+            raise ValueError(
+                f"night_share must be in (0, {MAX_NIGHT_SHARE:g}] of the peak, "
+                f"got {self.night_share!r}"
+            )
+        if not (
+            isinstance(self.weekend_factor, int | float)
+            and 0 < self.weekend_factor <= MAX_WEEKEND_FACTOR
+        ):
+            raise ValueError(
+                f"weekend_factor must be in (0, {MAX_WEEKEND_FACTOR:g}] of a weekday, "
+                f"got {self.weekend_factor!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -181,6 +244,19 @@ def labels_path(data_path: Path) -> Path:
     """Where the labels of a data file go: `<stem>.labels.csv` in the same folder."""
     data_path = Path(data_path)
     return data_path.with_name(f"{data_path.stem}.labels.csv")
+
+
+def _check_magnitude(kind: str, magnitude: float) -> None:
+    low, high = MAGNITUDE_RANGES[kind]
+    inclusive = kind in INCLUSIVE_LOW
+    valid = isinstance(magnitude, int | float) and math.isfinite(magnitude)
+    if valid:
+        valid = (low <= magnitude if inclusive else low < magnitude) and magnitude <= high
+    if not valid:
+        bracket = "[" if inclusive else "("
+        raise ValueError(
+            f"{kind}: magnitude must be in {bracket}{low:g}, {high:g}], got {magnitude!r}"
+        )
 
 
 def _check_minute(value: datetime, name: str) -> None:
@@ -208,11 +284,12 @@ def _check_incident_in_range(incident: Incident, config: GeneratorConfig) -> Non
         )
 
 
-def _normalised_shares(shares: dict[str, float]) -> dict[str, float]:
-    unknown = sorted(set(shares) - set(STATUSES))
+def _normalised_shares(shares: dict[str, float], statuses: Sequence[str]) -> dict[str, float]:
+    """The shares over `statuses`, in their order, summing to 1."""
+    unknown = sorted(set(shares) - set(statuses))
     if unknown:
         raise ValueError(f"unknown statuses in shares: {', '.join(unknown)}")
-    values = {status: float(shares.get(status, 0.0)) for status in STATUSES}
+    values = {status: float(shares.get(status, 0.0)) for status in statuses}
     if any(not math.isfinite(value) or value < 0 for value in values.values()):
         raise ValueError(f"shares must be finite and non-negative, got {shares!r}")
     total = sum(values.values())
@@ -279,8 +356,16 @@ def resolved_incidents(config: GeneratorConfig) -> tuple[Incident, ...]:
     return tuple(sorted(incidents, key=lambda incident: incident.started_at))
 
 
+def data_statuses(config: GeneratorConfig) -> tuple[str, ...]:
+    """The statuses written for `config`: the real data set's, plus an optional one only when
+    the shares or a planted incident use it (so existing files keep their shape)."""
+    raised = {traffic.RAISED_STATUS.get(incident.kind) for incident in resolved_incidents(config)}
+    used = {status for status, value in config.shares.items() if value} | raised
+    return STATUSES + tuple(status for status in OPTIONAL_STATUSES if status in used)
+
+
 def crisis_scenario(
-    days: float = 3.0, seed: int = 7, crisis_minutes: int = 61, **options: Any
+    days: float = 3.0, seed: int = 7, crisis_minutes: int = CRISIS_MINUTES, **options: Any
 ) -> GeneratorConfig:
     """Normal traffic whose last `crisis_minutes` minutes are an approval collapse, as in the
     real data set; no other incident. `options` are further GeneratorConfig fields."""
@@ -305,9 +390,21 @@ def crisis_scenario(
 # --- Per-minute traffic ---------------------------------------------------------------------
 
 
+def expected_volume(config: GeneratorConfig, minute: datetime) -> float:
+    """The mean transactions of a minute before any incident: base volume times the cycle."""
+    volume = config.base_volume
+    if config.daily_cycle:
+        if config.cycle_shape == "business":
+            volume *= traffic.business_factor(minute, config.night_share, config.weekend_factor)
+        else:
+            volume *= traffic.cycle_factor(minute, config.cycle_amplitude)
+    return volume
+
+
 def minute_counts(config: GeneratorConfig) -> Iterator[tuple[datetime, dict[str, int]]]:
-    """Every minute of the data, in order, with the count of each status (zeros included)."""
-    base = _normalised_shares(config.shares)
+    """Every minute of the data, in order, with the count of each status of `data_statuses`
+    (zeros included)."""
+    base = _normalised_shares(config.shares, data_statuses(config))
     rng = random.Random(config.seed)
     windows = [
         traffic.incident_window(
@@ -321,9 +418,7 @@ def minute_counts(config: GeneratorConfig) -> Iterator[tuple[datetime, dict[str,
     ]
     for index in range(total_minutes(config.days)):
         minute = config.start + timedelta(minutes=index)
-        volume = config.base_volume
-        if config.daily_cycle:
-            volume *= traffic.cycle_factor(minute, config.cycle_amplitude)
+        volume = expected_volume(config, minute)
         shares = base
         for window in windows:
             if window.covers(index):
@@ -343,11 +438,11 @@ def write_labels_csv(path: Path, incidents: Sequence[Incident], *, overwrite: bo
         for incident in incidents:
             writer.writerow(
                 (
-                    incident.kind,
                     incident.metric,
                     incident.started_at.strftime(TIMESTAMP_FORMAT),
-                    incident.ended_at.strftime(TIMESTAMP_FORMAT),
                     incident.minutes,
+                    "true" if incident.must_page else "false",
+                    incident.kind,
                     repr(float(incident.magnitude)),
                 )
             )
@@ -368,13 +463,14 @@ def write_counts(
     """Per-minute counts (`timestamp,status,count`, all statuses every minute) to a stream.
     `on_minute` is told the minutes written so far (for a progress bar)."""
     minutes = rows = transactions = 0
+    statuses = data_statuses(config)
     writer = csv.writer(handle, lineterminator="\n")
     writer.writerow(COUNTS_HEADER)
     for minute, counts in minute_counts(config):
         stamp = minute.strftime(TIMESTAMP_FORMAT)
-        writer.writerows((stamp, status, counts[status]) for status in STATUSES)
+        writer.writerows((stamp, status, counts[status]) for status in statuses)
         minutes += 1
-        rows += len(STATUSES)
+        rows += len(statuses)
         transactions += sum(counts.values())
         if on_minute is not None:
             on_minute(minutes)

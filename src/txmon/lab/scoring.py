@@ -1,4 +1,5 @@
-"""Comparing the episodes txmon found with the incidents planted in generated data."""
+"""The episodes txmon found against the incidents planted in generated data, for the demo and
+the pipeline's tests; labelled incidents in general are `txmon.evaluation`'s."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from txmon.core.formatting import as_utc
+from txmon.evaluation.scoring import overlaps
 from txmon.lab.generate import Incident
 from txmon.pipeline.views import Episode
 
@@ -21,16 +24,9 @@ class IncidentCheck:
     delay_minutes: float | None
 
 
-def _naive_utc(moment: datetime | None) -> datetime | None:
-    """Incidents are labelled in naive UTC; episodes come from the database aware."""
-    return moment.replace(tzinfo=None) if moment else None
-
-
-def overlap_minutes(episode: Episode, started_at: datetime, ended_at: datetime) -> int:
-    """Minutes of [started_at, ended_at) inside the episode (ongoing episodes never end)."""
-    start = max(started_at, _naive_utc(episode.started_at) or started_at)
-    end = min(ended_at, _naive_utc(episode.ended_at) or ended_at)
-    return max(int((end - start).total_seconds() // 60), 0)
+def _overlaps(episode: Episode, incident: Incident, slack: timedelta = timedelta(0)) -> bool:
+    """Incidents are planted in naive UTC; episodes come from the database aware."""
+    return overlaps(episode, as_utc(incident.started_at), as_utc(incident.ended_at + slack))
 
 
 def match_incidents(
@@ -42,28 +38,15 @@ def match_incidents(
         matches = [
             episode
             for episode in episodes
-            if episode.metric_name == incident.metric
-            and overlap_minutes(episode, incident.started_at, incident.ended_at) > 0
+            if episode.metric_name == incident.metric and _overlaps(episode, incident)
         ]
         first = min(matches, key=lambda episode: episode.started_at, default=None)
         delay = None
         if first is not None:
-            started = _naive_utc(first.started_at) or incident.started_at
-            delay = max((started - incident.started_at).total_seconds() / 60, 0.0)
+            started: datetime = as_utc(first.started_at)
+            delay = max((started - as_utc(incident.started_at)).total_seconds() / 60, 0.0)
         checks.append(IncidentCheck(incident, first, delay))
     return checks
-
-
-def coverage(incidents: Sequence[Incident], episodes: Sequence[Episode]) -> float:
-    """Share of the planted incident minutes inside an episode of the right metric."""
-    planted = sum(incident.minutes for incident in incidents)
-    covered = sum(
-        overlap_minutes(episode, incident.started_at, incident.ended_at)
-        for incident in incidents
-        for episode in episodes
-        if episode.metric_name == incident.metric
-    )
-    return covered / planted if planted else 1.0
 
 
 def unexplained_episodes(incidents: Sequence[Incident], episodes: Sequence[Episode]) -> int:
@@ -71,8 +54,5 @@ def unexplained_episodes(incidents: Sequence[Incident], episodes: Sequence[Episo
     return sum(
         1
         for episode in episodes
-        if not any(
-            overlap_minutes(episode, incident.started_at, incident.ended_at + EXPLAINING_SLACK)
-            for incident in incidents
-        )
+        if not any(_overlaps(episode, incident, EXPLAINING_SLACK) for incident in incidents)
     )

@@ -1,7 +1,8 @@
 """The random draws behind one minute of generated traffic: how many transactions, how they
-split over the statuses, how an incident bends that minute, and the details of each
-transaction. `txmon.lab.generate` decides what to generate and writes it; only the standard
-library is used, and every draw comes from the `random.Random` it is given.
+split over the statuses, how the daily (and weekly) cycle shapes the volume, how an incident
+bends that minute, and the details of each transaction. `txmon.lab.generate` decides what to
+generate and writes it; only the standard library is used, and every draw comes from the
+`random.Random` it is given.
 
 Shares are dicts ordered by status; the counts come back in the same order.
 """
@@ -11,14 +12,22 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from functools import cache
 
 TROUGH_HOUR = 4.0  # daily cycle: lowest at 04:00 UTC, highest twelve hours later
+# The business cycle's night: the six hours around the trough, whose mean volume is the
+# configured share of the peak.
+NIGHT_HOURS = (TROUGH_HOUR - 3.0, TROUGH_HOUR + 3.0)
+WEEKEND_DAYS = (5, 6)  # Saturday and Sunday (datetime.weekday)
 # Incident kinds whose magnitude is the share that one status is raised to.
 RAISED_STATUS: dict[str, str] = {
     "failed_burst": "failed",
     "denied_surge": "denied",
     "reversed_surge": "reversed",
+    "refunded_surge": "refunded",
+    "backend_reversed_surge": "backend_reversed",
+    "processing_surge": "processing",
 }
 COLLAPSE_STATUSES = ("failed", "denied")
 MINOR_STATUSES = ("reversed", "refunded", "backend_reversed")
@@ -131,8 +140,10 @@ def collapse_pattern(rng: random.Random, minutes: int) -> tuple[str, ...]:
 
 
 def raise_share(shares: dict[str, float], status: str, target: float) -> dict[str, float]:
-    """Set one status's share; the difference comes out of (or goes back to) approved."""
+    """Set one status's share; the difference comes out of (or goes back to) approved. A
+    status with no share yet (or none at all) can be raised too: it joins at the end."""
     raised = dict(shares)
+    raised.setdefault(status, 0.0)
     raised["approved"] -= target - raised[status]
     raised[status] = target
     if raised["approved"] < 0:
@@ -166,6 +177,64 @@ def cycle_factor(minute: datetime, amplitude: float) -> float:
     return 1.0 - amplitude * math.cos(2 * math.pi * (hours - TROUGH_HOUR) / 24)
 
 
+# --- The business cycle ---------------------------------------------------------------------
+# A raised cosine (0 at the 04:00 trough, 1 at 16:00) to a power: the higher the power, the
+# deeper and wider the night. The power is chosen so that the night's mean is the asked share
+# of the peak; the trough itself falls below one transaction a minute, as real nights do.
+
+
+def _raised_cosine(hours: float) -> float:
+    return (1.0 - math.cos(2 * math.pi * (hours - TROUGH_HOUR) / 24)) / 2
+
+
+def _day_shape(hours: float, sharpness: float) -> float:
+    return _raised_cosine(hours) ** sharpness
+
+
+def _mean_shape(sharpness: float, first_hour: float, last_hour: float) -> float:
+    """Mean of the shape over the whole minutes of [first_hour, last_hour)."""
+    first, last = round(first_hour * 60), round(last_hour * 60)
+    return sum(_day_shape(m / 60, sharpness) for m in range(first, last)) / (last - first)
+
+
+@cache
+def business_sharpness(night_share: float) -> float:
+    """The power whose night mean is `night_share` of the peak (bisection: the night mean
+    falls as the power grows)."""
+    low, high = 0.01, 100.0
+    for _ in range(60):
+        middle = math.sqrt(low * high)
+        if _mean_shape(middle, *NIGHT_HOURS) > night_share:
+            low = middle
+        else:
+            high = middle
+    return math.sqrt(low * high)
+
+
+@cache
+def _business_scale(night_share: float, weekend_factor: float) -> float:
+    """Peak over the base volume: makes a whole week average the base volume."""
+    day_mean = _mean_shape(business_sharpness(night_share), 0.0, 24.0)
+    week_mean = (5 + 2 * weekend_factor) / 7
+    return 1.0 / (day_mean * week_mean)
+
+
+def is_weekend(minute: datetime) -> bool:
+    """Saturday and Sunday, counted from trough to trough (04:00 Saturday to 04:00 Monday):
+    the step to and from the weekend falls where there is almost no traffic to step."""
+    return (minute - timedelta(hours=TROUGH_HOUR)).weekday() in WEEKEND_DAYS
+
+
+def business_factor(minute: datetime, night_share: float, weekend_factor: float) -> float:
+    """The business cycle's multiple of the base volume at this minute: afternoon peak,
+    deep nights, quieter weekends; a whole week averages 1."""
+    hours = minute.hour + minute.minute / 60
+    factor = _business_scale(night_share, weekend_factor) * _day_shape(
+        hours, business_sharpness(night_share)
+    )
+    return factor * weekend_factor if is_weekend(minute) else factor
+
+
 def incident_minute(
     window: IncidentWindow,
     offset: int,
@@ -177,8 +246,11 @@ def incident_minute(
     """The shares and expected volume of one minute inside an incident."""
     if window.kind in RAISED_STATUS:
         return raise_share(shares, RAISED_STATUS[window.kind], window.magnitude), volume
-    if window.kind == "volume_drop":
+    if window.kind in ("volume_drop", "outage"):
         return shares, volume * (1 - window.magnitude)
+    if window.kind == "volume_surge":
+        # Card testing: many more attempts, in the usual mix.
+        return shares, volume * window.magnitude
     # approval_collapse: a jittered multiple of the volume, like the real crisis hour.
     jitter = rng.uniform(0.8, 1.2)
     shares = collapse_shares(base, window.dominant[offset], rng)

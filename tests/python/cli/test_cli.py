@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
 import socket
 import subprocess
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -18,6 +20,7 @@ from helpers import TXMON, rows
 from txmon.cli import main
 from txmon.cli.build import DEPRECATED_BASELINE_MODES
 from txmon.db.connection import DATABASES
+from txmon.lab import generate
 
 Txmon = Callable[..., subprocess.CompletedProcess]
 
@@ -62,7 +65,11 @@ def test_generate_load_build_monitor_status(
     data = tmp_path / "crisis.csv"
     generated = txmon("generate", str(data), "--days", "1", "--seed", "4", "--crisis")
     assert generated.returncode == 0, generated.stderr
-    assert (tmp_path / "crisis.labels.csv").read_text().startswith("kind,metric,started_at")
+    assert (
+        (tmp_path / "crisis.labels.csv")
+        .read_text()
+        .startswith("metric,start,minutes,must_page,kind,magnitude\n")
+    )
 
     loaded = txmon("load", str(data))
     assert loaded.returncode == 0, loaded.stderr
@@ -186,6 +193,36 @@ def test_generate_to_stdout_and_never_over_a_file(tmp_path: Path) -> None:
     forced = run(env, "generate", str(data), *options, "--force", cwd=tmp_path)
     assert forced.returncode == 0, forced.stderr
     assert data.read_text() == piped.stdout
+
+
+@pytest.mark.parametrize(
+    ("options", "shape"),
+    [
+        ((), None),
+        (("--daily-cycle",), "cosine"),
+        (("--cycle", "cosine"), "cosine"),
+        (("--cycle", "business"), "business"),
+        (("--daily-cycle", "--cycle", "business"), "business"),
+    ],
+    ids=["flat", "daily-cycle", "cycle-cosine", "cycle-business", "both"],
+)
+def test_generate_cycle_shapes(tmp_path: Path, options: tuple[str, ...], shape: str | None) -> None:
+    """--cycle names the daily cycle's shape and implies one; --daily-cycle alone is cosine."""
+    env = {**os.environ, "TXMON_HOME": str(tmp_path / "home")}
+    common = ("--days", "1", "--seed", "3", "--start", "2025-07-14", "--no-incidents")
+    written = run(env, "generate", "-", *common, *options, cwd=tmp_path)
+    assert written.returncode == 0, written.stderr
+    config = generate.GeneratorConfig(
+        days=1.0,
+        seed=3,
+        start=datetime(2025, 7, 14),
+        incidents=(),
+        daily_cycle=shape is not None,
+        cycle_shape=shape or "cosine",
+    )
+    expected = io.StringIO()
+    generate.write_counts(expected, config)
+    assert written.stdout == expected.getvalue()
 
 
 def test_db_env_matches_the_url(txmon: Txmon, database_url: str) -> None:

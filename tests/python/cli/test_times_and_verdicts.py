@@ -5,6 +5,7 @@ plugin."""
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import subprocess
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from alerting_helpers import START
+from conftest import REPO_ROOT
 from helpers import TXMON, build, load_config, rows
 from txmon.core.facts import PUBLIC_SCHEMA
 from txmon.lab import generate
@@ -79,10 +81,9 @@ def test_since_takes_a_time_of_day_of_the_latest_data(alert_url: str, tmp_path: 
     assert txmon(alert_url, "episodes", "--since", "23:00").stdout.startswith("No episodes")
     unknown = txmon(alert_url, "episodes", "--metric", "failed")
     assert unknown.returncode == 1
-    assert unknown.stderr == (
-        "txmon: error: unknown metric 'failed'; known: approval_rate, denied_rate, failed_rate,"
-        " reversed_rate, volume\n"
-    )
+    with (REPO_ROOT / "seeds" / "metric_definitions.csv").open(newline="") as handle:
+        known = ", ".join(sorted(row["metric_name"] for row in csv.DictReader(handle)))
+    assert unknown.stderr == f"txmon: error: unknown metric 'failed'; known: {known}\n"
 
     settings = tmp_path / "txmon.toml"
     settings.write_text("[rules]\nstale_after_minutes = 0\nmax_event_age_minutes = 10000000\n")

@@ -13,14 +13,21 @@ from pathlib import Path
 
 import pytest
 
+from txmon.core.facts import severity_levels
 from txmon.lab.generate import (
     BASE_SHARES,
     DEFAULT_MAGNITUDES,
+    KINDS,
+    METRIC_BY_KIND,
+    OUTAGE_PAGE_MINUTES,
+    PAGE_MINUTES,
     STATUSES,
     GeneratorConfig,
     Incident,
     crisis_scenario,
+    data_statuses,
     default_incidents,
+    expected_volume,
     labels_path,
     minute_counts,
     resolved_incidents,
@@ -190,16 +197,41 @@ def test_labels_file_lists_the_incidents(tmp_path: Path) -> None:
     summary = write_counts_csv(tmp_path / "day.csv", config)
     assert summary.labels_path == tmp_path / "day.labels.csv" == labels_path(summary.path)
     assert summary.incidents == PLANTED
+    # The first four columns are a labels file `txmon eval` reads; kind and magnitude extra.
     assert summary.labels_path.read_text() == (
-        "kind,metric,started_at,ended_at,minutes,magnitude\n"
-        "failed_burst,failed_rate,2025-07-12 08:00:00,2025-07-12 08:40:00,40,0.2\n"
-        "denied_surge,denied_rate,2025-07-12 11:00:00,2025-07-12 11:30:00,30,0.3\n"
-        "reversed_surge,reversed_rate,2025-07-12 14:00:00,2025-07-12 14:30:00,30,0.08\n"
-        "volume_drop,volume,2025-07-12 17:00:00,2025-07-12 17:25:00,25,1.0\n"
-        "approval_collapse,approval_rate,2025-07-12 20:00:00,2025-07-12 20:30:00,30,5.0\n"
+        "metric,start,minutes,must_page,kind,magnitude\n"
+        "failed_rate,2025-07-12 08:00:00,40,true,failed_burst,0.2\n"
+        "denied_rate,2025-07-12 11:00:00,30,true,denied_surge,0.3\n"
+        "reversed_rate,2025-07-12 14:00:00,30,true,reversed_surge,0.08\n"
+        "volume,2025-07-12 17:00:00,25,true,volume_drop,1.0\n"
+        "approval_rate,2025-07-12 20:00:00,30,true,approval_collapse,5.0\n"
     )
     quiet = write_counts_csv(tmp_path / "quiet.csv", GeneratorConfig(days=0.1, incidents=()))
-    assert quiet.labels_path.read_text() == "kind,metric,started_at,ended_at,minutes,magnitude\n"
+    assert quiet.labels_path.read_text() == "metric,start,minutes,must_page,kind,magnitude\n"
+
+
+def test_must_page_from_the_info_tier_on_and_for_outages_sooner(tmp_path: Path) -> None:
+    short = (
+        Incident("failed_burst", at(2), 14, 0.05),
+        Incident("denied_surge", at(4), 15, 0.3),
+        Incident("volume_surge", at(6), 3, 20.0),
+        Incident("outage", at(8), 5, 1.0),
+        Incident("outage", at(10), 2, 0.95),
+    )
+    assert [incident.must_page for incident in short] == [False, True, False, True, False]
+    info = next(level for level in severity_levels() if level.name == "INFO")
+    assert info.min_minutes == PAGE_MINUTES == 15
+    assert OUTAGE_PAGE_MINUTES < PAGE_MINUTES
+    summary = write_counts_csv(tmp_path / "day.csv", GeneratorConfig(days=0.5, incidents=short))
+    rows = read_csv(summary.labels_path)
+    assert [(row["metric"], row["minutes"], row["must_page"]) for row in rows] == [
+        ("failed_rate", "14", "false"),
+        ("denied_rate", "15", "true"),
+        ("volume_surge", "3", "false"),
+        ("volume", "5", "true"),
+        ("volume", "2", "false"),
+    ]
+    assert [row["kind"] for row in rows] == [incident.kind for incident in short]
 
 
 def test_default_plan_spreads_detectable_incidents_after_the_warm_up() -> None:
@@ -325,6 +357,19 @@ def test_crisis_scenario_ends_with_an_hour_of_failed_and_denied_blocks() -> None
         (lambda: crisis_scenario(days=0.01, crisis_minutes=61), "crisis_minutes"),
         (lambda: GeneratorConfig(shares={"approved": 0.5, "lost": 0.5}), "unknown statuses"),
         (lambda: GeneratorConfig(days=0), "days"),
+        (lambda: Incident("outage", at(1), 10, 0.85), r"outage: magnitude must be in \[0\.9, 1\]"),
+        (lambda: Incident("outage", at(1), 10, 1.01), "magnitude"),
+        (lambda: Incident("volume_surge", at(1), 10, 1.0), r"must be in \(1, 50\]"),
+        (lambda: Incident("volume_surge", at(1), 10, 60.0), "magnitude"),
+        (lambda: Incident("processing_surge", at(1), 10, 0.0), "magnitude"),
+        (lambda: Incident("refunded_surge", at(1), 10, "0.2"), "magnitude"),
+        (lambda: GeneratorConfig(cycle_shape="weekly"), "cycle_shape must be one of"),
+        (lambda: GeneratorConfig(night_share=0.0), "night_share"),
+        (lambda: GeneratorConfig(night_share=0.6), "night_share"),
+        (lambda: GeneratorConfig(night_share=float("nan")), "night_share"),
+        (lambda: GeneratorConfig(weekend_factor=0.0), "weekend_factor"),
+        (lambda: GeneratorConfig(weekend_factor=2.5), "weekend_factor"),
+        (lambda: GeneratorConfig(weekend_factor=float("inf")), "weekend_factor"),
     ],
 )
 def test_invalid_settings_raise_value_error(build, message: str) -> None:
@@ -366,3 +411,173 @@ def test_no_folder_is_created(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         write_counts_csv(tmp_path / "missing" / "day.csv", GeneratorConfig(days=0.02))
     assert list(tmp_path.iterdir()) == []
+
+
+# --- The kinds beyond the real data set's ---------------------------------------------------
+
+MORE_KINDS = (
+    Incident("refunded_surge", at(3), 30, 0.1),
+    Incident("backend_reversed_surge", at(6), 20, 0.05),
+    Incident("processing_surge", at(9), 30, 0.2),
+    Incident("volume_surge", at(12), 30, 20.0),
+    Incident("outage", at(15), 20, 1.0),
+    Incident("outage", at(18), 30, 0.95),
+)
+
+
+@pytest.fixture(scope="module")
+def more_kinds() -> list[tuple[datetime, dict[str, int]]]:
+    return list(minute_counts(GeneratorConfig(days=1.0, incidents=MORE_KINDS)))
+
+
+def inside(rows, incident: Incident) -> list[tuple[datetime, dict[str, int]]]:
+    return [row for row in rows if incident.started_at <= row[0] < incident.ended_at]
+
+
+def quiet(rows, incidents) -> list[tuple[datetime, dict[str, int]]]:
+    return [
+        row
+        for row in rows
+        if not any(other.started_at <= row[0] < other.ended_at for other in incidents)
+    ]
+
+
+def test_every_kind_has_a_metric() -> None:
+    assert set(KINDS) == set(METRIC_BY_KIND) >= {incident.kind for incident in MORE_KINDS}
+    assert {incident.kind: incident.metric for incident in MORE_KINDS} == {
+        "refunded_surge": "refunded_rate",
+        "backend_reversed_surge": "backend_reversed_rate",
+        "processing_surge": "processing_rate",
+        "volume_surge": "volume_surge",
+        "outage": "volume",
+    }
+
+
+@pytest.mark.parametrize(
+    ("incident", "status"),
+    [
+        (MORE_KINDS[0], "refunded"),
+        (MORE_KINDS[1], "backend_reversed"),
+        (MORE_KINDS[2], "processing"),
+    ],
+    ids=["refunded_surge", "backend_reversed_surge", "processing_surge"],
+)
+def test_new_share_incidents_raise_their_status(
+    more_kinds, incident: Incident, status: str
+) -> None:
+    during = inside(more_kinds, incident)
+    assert len(during) == incident.minutes
+    assert share(during, status) == pytest.approx(incident.magnitude, abs=0.02)
+    # The rest of the day keeps the real data set's share (none at all for processing).
+    assert share(quiet(more_kinds, MORE_KINDS), status) == pytest.approx(
+        BASE_SHARES.get(status, 0.0), abs=0.002
+    )
+
+
+def test_processing_exists_only_where_a_config_needs_it(tmp_path: Path, more_kinds) -> None:
+    assert data_statuses(GeneratorConfig(days=1.0)) == STATUSES
+    with_processing = GeneratorConfig(days=1.0, incidents=MORE_KINDS)
+    assert data_statuses(with_processing) == (*STATUSES, "processing")
+    assert all(counts["processing"] == 0 for _, counts in quiet(more_kinds, MORE_KINDS))
+    summary = write_counts_csv(tmp_path / "day.csv", with_processing)
+    rows = read_csv(summary.path)
+    assert summary.rows == len(rows) == 1440 * (len(STATUSES) + 1)
+    assert [row["status"] for row in rows[:7]] == [*STATUSES, "processing"]
+    # Shares may name it too.
+    shares = dict(BASE_SHARES, approved=BASE_SHARES["approved"] - 0.1, processing=0.1)
+    assert data_statuses(GeneratorConfig(days=0.1, shares=shares))[-1] == "processing"
+
+
+def test_volume_surge_multiplies_the_volume_in_the_usual_mix(more_kinds) -> None:
+    incident = MORE_KINDS[3]
+    during = inside(more_kinds, incident)
+    normal = quiet(more_kinds, MORE_KINDS)
+    mean_during = sum(volume(counts) for _, counts in during) / len(during)
+    mean_normal = sum(volume(counts) for _, counts in normal) / len(normal)
+    assert mean_during / mean_normal == pytest.approx(20.0, rel=0.02)
+    for status in ("approved", "denied"):
+        assert share(during, status) == pytest.approx(BASE_SHARES[status], abs=0.01)
+
+
+def test_outage_takes_its_share_of_the_volume(more_kinds) -> None:
+    full, most = MORE_KINDS[4], MORE_KINDS[5]
+    assert all(volume(counts) == 0 for _, counts in inside(more_kinds, full))
+    left = [volume(counts) for _, counts in inside(more_kinds, most)]
+    assert sum(left) / len(left) == pytest.approx(0.05 * 126, rel=0.2)
+    # The minutes either side are ordinary.
+    for minute, counts in more_kinds:
+        if minute in (full.started_at - timedelta(minutes=1), full.ended_at):
+            assert volume(counts) > 80
+
+
+# --- The business cycle ---------------------------------------------------------------------
+
+MONDAY = datetime(2025, 7, 14)
+
+
+@pytest.fixture(scope="module")
+def business_week() -> tuple[GeneratorConfig, list[tuple[datetime, dict[str, int]]]]:
+    config = GeneratorConfig(
+        days=7.0, start=MONDAY, daily_cycle=True, cycle_shape="business", incidents=()
+    )
+    return config, list(minute_counts(config))
+
+
+def mean_of(rows, keep) -> float:
+    volumes = [volume(counts) for minute, counts in rows if keep(minute)]
+    return sum(volumes) / len(volumes)
+
+
+def hours_in(minute: datetime, first: float, last: float) -> bool:
+    return first <= minute.hour + minute.minute / 60 < last
+
+
+def test_business_nights_are_a_few_percent_of_the_afternoon_peak(business_week) -> None:
+    config, rows = business_week
+    weekdays = [row for row in rows if row[0].weekday() < 5]
+    peak = mean_of(weekdays, lambda minute: hours_in(minute, 15.5, 16.5))
+    night = mean_of(weekdays, lambda minute: hours_in(minute, 1, 7))
+    assert 0.01 <= night / peak <= 0.10
+    assert night / peak == pytest.approx(config.night_share, rel=0.1)
+    assert 300 <= peak <= 500
+    # The busiest hour is in the afternoon, the quietest around 04:00 UTC.
+    by_hour = {hour: mean_of(weekdays, lambda m, hour=hour: m.hour == hour) for hour in range(24)}
+    assert 15 <= max(by_hour, key=by_hour.__getitem__) <= 17
+    assert 3 <= min(by_hour, key=by_hour.__getitem__) <= 4
+    # A smooth ramp: no hour jumps by more than a third of the peak.
+    for hour in range(24):
+        assert abs(by_hour[hour] - by_hour[(hour + 1) % 24]) < peak / 3
+
+
+def test_business_nights_have_minutes_without_any_traffic(business_week) -> None:
+    config, rows = business_week
+    assert min(expected_volume(config, minute) for minute, _ in rows) < 1
+    empty = [minute for minute, counts in rows if volume(counts) == 0]
+    assert len(empty) >= 20
+    assert all(hours_in(minute, 2, 6) for minute in empty)
+
+
+def test_business_weekends_are_lower_and_the_week_averages_the_base(business_week) -> None:
+    config, rows = business_week
+    weekday = mean_of(rows, lambda minute: minute.weekday() == 2)  # a Wednesday
+    # A weekend runs from 04:00 on Saturday, where there is almost no traffic to step.
+    sunday = mean_of(rows, lambda minute: minute.weekday() == 6)
+    assert sunday / weekday == pytest.approx(config.weekend_factor, rel=0.03)
+    friday_night = expected_volume(config, datetime(2025, 7, 19, 3, 0))
+    saturday_early = expected_volume(config, datetime(2025, 7, 19, 5, 0))
+    assert friday_night == pytest.approx(expected_volume(config, datetime(2025, 7, 18, 3, 0)))
+    assert saturday_early == pytest.approx(
+        config.weekend_factor * expected_volume(config, datetime(2025, 7, 18, 5, 0))
+    )
+    assert mean_of(rows, lambda minute: True) == pytest.approx(config.base_volume, rel=0.01)
+
+
+def test_the_cycle_shape_fields_leave_other_configs_alone() -> None:
+    cosine = GeneratorConfig(days=0.2, daily_cycle=True)
+    assert list(minute_counts(cosine)) == list(
+        minute_counts(
+            GeneratorConfig(days=0.2, daily_cycle=True, night_share=0.08, weekend_factor=0.9)
+        )
+    )
+    flat = GeneratorConfig(days=0.2, cycle_shape="business")  # daily_cycle off: flat
+    assert {expected_volume(flat, minute) for minute, _ in minute_counts(flat)} == {126.0}

@@ -84,3 +84,51 @@ def test_one_row_per_transaction_in_time_order(rng: random.Random) -> None:
     assert {row[8] for row in rows if row[2] == "approved"} == {"00"}
     nobody = dict.fromkeys(STATUSES, 0)
     assert traffic.minute_events(rng, 42, 0, datetime(2025, 7, 12), nobody) == []
+
+
+@pytest.mark.parametrize("shares", [dict(BASE_SHARES), dict(BASE_SHARES, processing=0.0)])
+def test_a_status_without_a_share_can_be_raised(shares: dict[str, float]) -> None:
+    raised = traffic.raise_share(shares, "processing", 0.2)
+    assert list(raised) == [*STATUSES, "processing"]
+    assert raised["processing"] == 0.2
+    assert raised["approved"] == pytest.approx(BASE_SHARES["approved"] - 0.2)
+    assert sum(raised.values()) == pytest.approx(1.0)
+    # Even past what approved can give: the others shrink to fit.
+    crowded = traffic.raise_share(shares, "processing", 0.99)
+    assert crowded["approved"] == 0 and crowded["processing"] == 0.99
+    assert sum(crowded.values()) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    ("kind", "magnitude", "expected"),
+    [("volume_surge", 20.0, 2000.0), ("outage", 0.95, 5.0), ("outage", 1.0, 0.0)],
+)
+def test_volume_incidents_scale_the_volume_and_keep_the_shares(
+    rng: random.Random, kind: str, magnitude: float, expected: float
+) -> None:
+    window = traffic.incident_window(kind, magnitude, 0, 10, rng)
+    shares, volume = traffic.incident_minute(window, 0, BASE_SHARES, BASE_SHARES, 100.0, rng)
+    assert shares == BASE_SHARES
+    assert volume == pytest.approx(expected)
+
+
+def test_the_business_cycle_peaks_in_the_afternoon_and_rests_on_weekends() -> None:
+    wednesday, sunday = datetime(2025, 7, 16), datetime(2025, 7, 20)
+    day = [wednesday.replace(hour=hour) for hour in range(24)]
+    factors = [traffic.business_factor(minute, 0.03, 0.6) for minute in day]
+    assert factors.index(max(factors)) == 16
+    assert factors.index(min(factors)) == int(traffic.TROUGH_HOUR)
+    assert min(factors) == 0.0 < factors[0]
+    assert traffic.business_factor(sunday.replace(hour=16), 0.03, 0.6) == pytest.approx(
+        0.6 * max(factors)
+    )
+    # A deeper night is a sharper day: a higher peak for the same mean.
+    assert traffic.business_sharpness(0.01) > traffic.business_sharpness(0.1)
+    assert traffic.business_factor(day[16], 0.01, 0.6) > max(factors)
+
+
+def test_weekends_run_from_saturday_to_monday_at_the_trough() -> None:
+    assert not traffic.is_weekend(datetime(2025, 7, 19, 3, 59))  # Saturday before 04:00
+    assert traffic.is_weekend(datetime(2025, 7, 19, 4, 0))
+    assert traffic.is_weekend(datetime(2025, 7, 21, 3, 59))  # Monday before 04:00
+    assert not traffic.is_weekend(datetime(2025, 7, 21, 4, 0))

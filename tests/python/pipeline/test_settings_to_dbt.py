@@ -24,6 +24,8 @@ NON_DEFAULT = {
     "recovery_minutes": 2,
     "outlier_learning_share": 0.2,
     "lateness_minutes": 5,
+    "outage_min_expected": 50,
+    "outage_fraction": 0.2,
 }
 
 

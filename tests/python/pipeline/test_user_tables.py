@@ -34,13 +34,20 @@ pytestmark = pytest.mark.slow
 DBT = str(Path(sys.executable).parent / "dbt")
 README = REPO_ROOT / "README.md"
 INPUT_SEEDS = REPO_ROOT / "seeds" / "inputs"
+
+
 # The statuses each rate counts (seeds/metric_definitions.csv).
-RATE_STATUS = {
-    "approval_rate": "approved",
-    "denied_rate": "denied",
-    "failed_rate": "failed",
-    "reversed_rate": "reversed",
-}
+def seed_metrics() -> dict[str, tuple[str, ...] | None]:
+    """The metric_definitions seed: each rate's numerator statuses; None for a volume."""
+    with (REPO_ROOT / "seeds" / "metric_definitions.csv").open(newline="") as handle:
+        return {
+            row["metric_name"]: (
+                tuple(status.strip() for status in row["numerator_statuses"].split("|"))
+                if row["metric_kind"] == "rate"
+                else None
+            )
+            for row in csv.DictReader(handle)
+        }
 
 
 def plain_dbt(
@@ -84,12 +91,18 @@ def expected_rows(
     statuses: dict[datetime, Counter[str]],
 ) -> dict[tuple[str, datetime], tuple[int, int]]:
     """What metric_minutes holds for the statuses counted in each minute."""
+    listed = seed_metrics()
+    counted = {status for numerator in listed.values() for status in numerator or ()}
     expected = {}
-    for minute, counts in statuses.items():
+    seen: set[str] = set()  # a status no listed rate counts gets a rate from its first minute
+    for minute, counts in sorted(statuses.items()):
         total = sum(counts.values())
-        expected[("volume", minute)] = (total, 1)
-        for metric, status in RATE_STATUS.items():
-            expected[(metric, minute)] = (counts[status], total)
+        seen |= {status for status in counts if status not in counted}
+        for metric, numerator in listed.items():
+            count = sum(counts[status] for status in numerator) if numerator else total
+            expected[(metric, minute)] = (count, total if numerator else 1)
+        for status in seen:
+            expected[(f"{status}_rate", minute)] = (counts[status], total)
     return expected
 
 
