@@ -86,10 +86,13 @@ def check_anomaly_file(server: str, path: Path, failures: list[str]) -> None:
             f"trailing approval_rate SEVERE for the whole crisis {approval}",
             failures,
         )
+        # The failed share alternates between about 95 % and 0 in blocks of 1 to 5 minutes:
+        # persistence counts the minutes it was out (and gaps of up to 2 minutes), which earns
+        # CRITICAL before the file ends.
         failed = persistence["failed"]
         check(
-            failed["severity"] in {"CRITICAL", "SEVERE"} and failed["consecutive_minutes"] >= 58,
-            f"trailing failed_rate from its first failing minute (12:47) {failed}",
+            failed["severity"] in {"CRITICAL", "SEVERE"} and failed["consecutive_minutes"] >= 45,
+            f"trailing failed_rate CRITICAL from its first failing minute (12:47) {failed}",
             failures,
         )
         denied = [
