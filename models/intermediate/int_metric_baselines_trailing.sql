@@ -56,11 +56,12 @@
 --
 -- Besides the window's verdict, each minute gets its own: is_deviant when the minute alone is
 -- out on the anomalous side by a transaction at least, and either by three minute spreads or
--- by two spreads and half of the window's deviation. A window stays anomalous for minutes
--- after a burst has ended; those minutes, back to normal, are not deviant, so persistence (fct_metric_status), which counts anomalous minutes
--- that are also deviant, counts the minutes the anomaly itself lasted. deviant_streak counts
--- deviant minutes in a row, so an episode can count the first minutes of an anomaly that the
--- window needed to notice it.
+-- by one spread and half of the highest window deviation the anomaly has had (peak_excess). A
+-- window stays anomalous for minutes after a burst has ended; those minutes, back to normal,
+-- are not deviant, so persistence (fct_metric_status), which counts anomalous minutes that are
+-- also deviant, counts the minutes the anomaly itself lasted. deviant_streak counts deviant
+-- minutes in a row, so an episode can count the first minutes of an anomaly that the window
+-- needed to notice it.
 --
 -- An outage: a volume that was expected at outage_min_expected transactions a minute or more
 -- receives outage_fraction of its forecast or less. The minute is anomalous at once, and the
@@ -139,6 +140,7 @@ stored_states as (
             stored_state.is_deviant,
             stored_state.deviant_streak,
             stored_state.is_outage,
+            stored_state.peak_excess,
             stored_state.state_level,
             stored_state.state_variance,
             stored_state.state_denominator,
@@ -162,6 +164,7 @@ stored_states as (
             null::boolean as is_deviant,
             null::integer as deviant_streak,
             null::boolean as is_outage,
+            null::float8 as peak_excess,
             null::float8 as state_level,
             null::float8 as state_variance,
             null::float8 as state_denominator,
@@ -185,6 +188,7 @@ first_minutes as (
         false as is_deviant,
         0 as deviant_streak,
         false as is_outage,
+        0::float8 as peak_excess,
         case when metric_minutes.has_data then metric_minutes.value end::float8 as state_level,
         0::float8 as state_variance,
         metric_minutes.denominator::float8 as state_denominator,
@@ -226,6 +230,9 @@ walk as (
         judged.is_deviant,
         case when judged.is_deviant then walk.deviant_streak + 1 else 0 end as deviant_streak,
         judged.is_outage,
+        case
+            when judged.is_anomalous then greatest(walk.peak_excess, spread.window_excess) else 0
+        end as peak_excess,
         {{ flush_to_zero('''
             case
                 when not judged_minutes.has_data then forecast.level
@@ -338,8 +345,9 @@ walk as (
                     false
                 ) as is_anomalous,
                 -- At least one transaction more than forecast, and either far out (three
-                -- spreads) or by two spreads and half the window's deviation: the minutes after
-                -- a burst, back to normal while its window still lingers, are neither.
+                -- spreads) or by a spread and half the highest window deviation of this
+                -- anomaly so far (closer to the anomaly than to the forecast): the minutes
+                -- after a burst, back to normal while its window still lingers, are neither.
                 outage.is_outage or coalesce(
                     spread.is_warm
                     and judged_minutes.has_data
@@ -349,8 +357,10 @@ walk as (
                     end >= 1
                     and (
                         spread.corrected_excess > 3 * spread.minute_sigma
-                        or spread.corrected_excess
-                        > greatest(2 * spread.minute_sigma, 0.5 * spread.window_excess)
+                        or spread.corrected_excess > greatest(
+                            spread.minute_sigma,
+                            0.5 * greatest(walk.peak_excess, spread.window_excess)
+                        )
                     ),
                     false
                 ) as is_deviant
@@ -432,6 +442,7 @@ final as (
         walk.is_deviant,
         walk.deviant_streak,
         walk.is_outage,
+        walk.peak_excess,
         metric_minutes.profile_value,
         'trailing' as baseline_mode,
         walk.state_level,
