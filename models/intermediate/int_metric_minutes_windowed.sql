@@ -7,7 +7,8 @@
     )
 }}
 
--- One row per metric (int_metric_definitions_completed) and minute the build recomputes (with the evaluation window's lookback):
+-- One row per metric (int_metric_definitions_completed) and minute the build recomputes (with
+-- the evaluation window's lookback):
 -- the minute's numerator, denominator and value, and the same summed over the trailing
 -- evaluation window that the trailing baseline judges. Analysed as soon as it is built, so the
 -- baseline's walk over it never runs on a plan made without statistics.

@@ -19,12 +19,11 @@
 -- anomalous and deviant on their own (int_metric_baselines_trailing) and the gaps of at most
 -- 2 minutes between them (a rate of a few transactions a minute is not out every minute),
 -- plus the deviant minutes in a row just before its first anomalous minute, which the
--- evaluation window needed to notice the anomaly (at most a window's worth). The minutes a window stays anomalous after a burst
--- has ended are not deviant, so they do not count: a burst shorter than the INFO tier never
--- reaches it, while a lasting shift reaches it within a minute or two of its true length. A
--- quieter minute inside an incident does not count but does not end it either (hysteresis);
--- an anomaly that is out only every other minute grows at half the pace. outage_minutes counts
--- the episode's outage minutes. The
+-- evaluation window needed to notice the anomaly (at most a window's worth). The minutes a
+-- window stays anomalous after a burst has ended are not deviant, so they do not count: a
+-- burst shorter than the INFO tier never reaches it, while a lasting shift reaches it within
+-- a minute or two of its true length. A quieter minute inside an incident does not end it
+-- either (hysteresis). outage_minutes counts the episode's outage minutes. The
 -- severity_levels seed maps both to a severity: the highest tier either has earned. With
 -- recovery_minutes = 0 and the prototype's model an episode is exactly a run of consecutive
 -- anomalous minutes, and episode_minutes its length.
