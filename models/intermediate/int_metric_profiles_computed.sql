@@ -12,7 +12,8 @@
 --
 -- The profile of a minute is the metric over the 31 minutes around the same minute of day on
 -- the seven days before: past days only, and robust to unusual days (an incident, an outage)
--- since it is their median. Once two weeks exist it is the median of the same weekday one and
+-- since it is their median (with one or two past days, the smaller of their steps is taken).
+-- Once two weeks exist it is the median of the same weekday one and
 -- two weeks before and that daily profile, so weekends follow weekends. A volume's level moves
 -- along it (shape_ratio); with no past day the profile is null and the ratio neutral.
 --
@@ -87,6 +88,24 @@ neighbourhoods as (
 
 ),
 
+-- How each day's neighbourhood moved from the minute before (a transaction per neighbourhood
+-- added to both sides, so that an empty night gives a finite ratio).
+neighbourhood_steps as (
+
+    select
+        *,
+        case
+            when lag(minute_index) over by_minute = minute_index - 1
+                then
+                    (neighbourhood_value + {{ 1.0 / (2 * profile_radius + 1) }})
+                    / (lag(neighbourhood_value) over by_minute + {{ 1.0 / (2 * profile_radius + 1) }})
+        end as step_ratio
+
+    from neighbourhoods
+    window by_minute as (partition by metric_name order by minute_index)
+
+),
+
 -- The same minute of day on the past seven days, and of the week one and two weeks before.
 past_days as (
 
@@ -95,11 +114,13 @@ past_days as (
         minute_index,
         count(neighbourhood_value) over past_days as profile_days,
         array_agg(neighbourhood_value) over past_days as daily_values,
+        max(step_ratio) over past_days as highest_step,
+        min(step_ratio) over past_days as lowest_step,
         count(neighbourhood_value) over past_weeks as weekly_days,
         max(neighbourhood_value) over past_weeks as weekly_highest,
         min(neighbourhood_value) over past_weeks as weekly_lowest
 
-    from neighbourhoods
+    from neighbourhood_steps
     window
         past_days as (
             partition by metric_name, minute_index % {{ day }}
@@ -123,6 +144,8 @@ profiles as (
         past_days.metric_name,
         past_days.minute_index,
         past_days.profile_days,
+        past_days.highest_step,
+        past_days.lowest_step,
         daily.daily_profile,
         case
             when past_days.weekly_days = 2 and daily.daily_profile is not null
@@ -154,6 +177,12 @@ profile_steps as (
         metric_name,
         minute_index,
         profile_days,
+        weekly_profile is not null as is_weekly,
+        -- With one or two past days there is no median to lean on: of their own steps the
+        -- smaller is taken, since a day with an incident moves far where a normal day does not.
+        case
+            when abs(ln(highest_step)) < abs(ln(lowest_step)) then highest_step else lowest_step
+        end as smaller_step,
         coalesce(weekly_profile, daily_profile) as profile_value,
         case
             when weekly_profile is not null and lag(weekly_profile) over by_minute is not null
@@ -184,6 +213,8 @@ seasonal_final as (
         profile_days,
         profile_value,
         case
+            when not is_weekly and profile_days between 1 and 2 and smaller_step is not null
+                then least(greatest(smaller_step, 0.5), 2.0)
             when current_profile is null or previous_profile is null then 1
             else
                 least(
