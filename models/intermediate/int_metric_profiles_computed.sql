@@ -20,6 +20,8 @@
 -- A minute of day is a minute of the UTC day (minute_index modulo 1440); a week is 7 such days.
 
 {%- set profile_radius = 15 %}
+{#- A transaction per neighbourhood: keeps a ratio of empty nights finite. -#}
+{%- set one_transaction = 1.0 / (2 * profile_radius + 1) %}
 {%- set day = 1440 %}
 {%- set week = 7 * day %}
 
@@ -97,8 +99,8 @@ neighbourhood_steps as (
         case
             when lag(minute_index) over by_minute = minute_index - 1
                 then
-                    (neighbourhood_value + {{ 1.0 / (2 * profile_radius + 1) }})
-                    / (lag(neighbourhood_value) over by_minute + {{ 1.0 / (2 * profile_radius + 1) }})
+                    (neighbourhood_value + {{ one_transaction }})
+                    / (lag(neighbourhood_value) over by_minute + {{ one_transaction }})
         end as step_ratio
 
     from neighbourhoods
@@ -219,8 +221,8 @@ seasonal_final as (
             else
                 least(
                     greatest(
-                        (current_profile + {{ 1.0 / (2 * profile_radius + 1) }})
-                        / (previous_profile + {{ 1.0 / (2 * profile_radius + 1) }}),
+                        (current_profile + {{ one_transaction }})
+                        / (previous_profile + {{ one_transaction }}),
                         0.5
                     ),
                     2.0
