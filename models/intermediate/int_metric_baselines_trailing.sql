@@ -56,7 +56,7 @@
 --
 -- Besides the window's verdict, each minute gets its own: is_deviant when the minute alone is
 -- out on the anomalous side by a transaction at least, and either by three minute spreads or
--- by one spread and half of the highest window deviation the anomaly has had (peak_excess). A
+-- by two spreads and half of the highest window deviation the anomaly has had (peak_excess). A
 -- window stays anomalous for minutes after a burst has ended; those minutes, back to normal,
 -- are not deviant, so persistence (fct_metric_status), which counts anomalous minutes that are
 -- also deviant, counts the minutes the anomaly itself lasted. deviant_streak counts deviant
@@ -345,7 +345,7 @@ walk as (
                     false
                 ) as is_anomalous,
                 -- At least one transaction more than forecast, and either far out (three
-                -- spreads) or by a spread and half the highest window deviation of this
+                -- spreads) or by two spreads and half the highest window deviation of this
                 -- anomaly so far (closer to the anomaly than to the forecast): the minutes
                 -- after a burst, back to normal while its window still lingers, are neither.
                 outage.is_outage or coalesce(
@@ -358,7 +358,7 @@ walk as (
                     and (
                         spread.corrected_excess > 3 * spread.minute_sigma
                         or spread.corrected_excess > greatest(
-                            spread.minute_sigma,
+                            2 * spread.minute_sigma,
                             0.5 * greatest(walk.peak_excess, spread.window_excess)
                         )
                     ),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import sys
 from pathlib import Path
 from typing import Any
@@ -38,3 +39,13 @@ def build(url: str, mode: str | None = None, select: str | None = None) -> None:
 def rows(url: str, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     with connect(url) as conn:
         return list(conn.execute(statement, params).fetchall())
+
+
+def listed_metrics() -> list[str]:
+    """The metrics of the metric_definitions seed: every minute of generated data has one row
+    of each (a status that none of them counts would add its own rate; generated data have
+    none)."""
+    with (Path(__file__).resolve().parents[2] / "seeds" / "metric_definitions.csv").open(
+        newline=""
+    ) as handle:
+        return [row["metric_name"] for row in csv.DictReader(handle)]

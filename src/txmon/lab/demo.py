@@ -41,6 +41,8 @@ DEMO_DAYS = 3.0
 DEMO_SEED = 2025
 # An incident still going on at the end, so the current status shows what an alert looks like.
 FINAL_INCIDENT_MINUTES = 50
+VOLUME_METRICS = ("volume", "volume_surge")
+ONE_DAY = timedelta(days=1)
 
 
 def demo_config() -> generate.GeneratorConfig:
@@ -57,6 +59,8 @@ def demo_config() -> generate.GeneratorConfig:
         incident
         for incident in planned
         if incident.ended_at + timedelta(minutes=generate.INCIDENT_GAP_MINUTES) <= final.started_at
+        # A volume is judged once a past day shows its daily shape (README, "How it decides").
+        and not (incident.metric in VOLUME_METRICS and incident.started_at < base.start + ONE_DAY)
     )
     return replace(base, incidents=(*earlier, final))
 

@@ -11,7 +11,6 @@ The file is long because it is a table: one row per refused input, grouped by co
 
 from __future__ import annotations
 
-import csv
 import os
 import resource
 import socket
@@ -23,14 +22,13 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO_ROOT
-from helpers import TXMON, build, load_config, rows
+from helpers import TXMON, build, listed_metrics, load_config, rows
 from txmon.db.connection import create_database, drop_database
 from txmon.lab import generate
 
 # The metrics a build of the generated data judges, as the errors list them: the seed's (the
 # data have no status that none of its rates counts).
-with (REPO_ROOT / "seeds" / "metric_definitions.csv").open(newline="") as _seed:
-    KNOWN_METRICS = ", ".join(sorted(row["metric_name"] for row in csv.DictReader(_seed)))
+KNOWN_METRICS = ", ".join(sorted(listed_metrics()))
 
 
 def user_environment(url: str, home: Path) -> dict[str, str]:

@@ -20,7 +20,7 @@ import psycopg
 import pytest
 
 from conftest import REPO_ROOT
-from helpers import TXMON, build, load_config
+from helpers import TXMON, build, listed_metrics, load_config
 from txmon.core.errors import TxmonError
 from txmon.core.facts import INTERNAL_SCHEMA, PUBLIC_SCHEMA, RAW_SCHEMA
 from txmon.db.connection import connect, libpq_environment
@@ -74,7 +74,7 @@ def test_reader_role_reads_monitoring_only(
     reader = login_url(database_url, role)
     with psycopg.connect(reader) as conn:
         count = conn.execute(f"select count(*) from {PUBLIC_SCHEMA}.current_status").fetchone()
-        assert count == (5,)
+        assert count == (len(listed_metrics()),)
     forbidden = [
         f"select * from {RAW_SCHEMA}.transaction_counts",
         f"select * from {INTERNAL_SCHEMA}.fct_metric_minutes",

@@ -4,7 +4,6 @@ model's verdicts, no look-ahead, both input shapes and the public views."""
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 import sys
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO_ROOT
-from helpers import build, load_config, rows
+from helpers import build, listed_metrics, load_config, rows
 from txmon.core.config import Rules, Settings
 from txmon.core.errors import BuildError
 from txmon.db.connection import connect
@@ -102,13 +101,6 @@ def test_a_failed_build_names_its_first_failure() -> None:
         "dbt error in model fct_metric_minutes: var baseline_mode is wrong (and 1 more)"
     )
     assert BuildResult(False, (), 0).first_failure_line() == "dbt failed"
-
-
-def listed_metrics() -> list[str]:
-    """The metrics of the metric_definitions seed: every minute has one row of each (a status
-    that none of them counts would add its own rate; the generated data have none)."""
-    with (REPO_ROOT / "seeds" / "metric_definitions.csv").open(newline="") as handle:
-        return [row["metric_name"] for row in csv.DictReader(handle)]
 
 
 def prototype_oracle(path: Path) -> dict[str, tuple[float, int, str]]:

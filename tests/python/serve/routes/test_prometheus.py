@@ -11,7 +11,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from helpers import rows
+from helpers import listed_metrics, rows
 from serve_helpers import TOKEN, serving
 from txmon.alerting.channels.config import build_channels
 from txmon.alerting.outbox import run_dispatch
@@ -84,7 +84,7 @@ def test_metrics_after_a_build(built_url: str, http: httpx.Client) -> None:
         # A value not known yet (a baseline before enough history) is left out, never NaN.
         known = {metric: float(value) for metric, value in values.items() if value is not None}
         assert by_metric(samples, name) == pytest.approx(known), name
-    assert len(by_metric(samples, "txmon_metric_value")) == len(statuses) == 5
+    assert len(by_metric(samples, "txmon_metric_value")) == len(statuses) == len(listed_metrics())
     # The crisis the fixture ends in: approval collapses, which is anomalous and graded.
     assert by_metric(samples, "txmon_metric_severity_rank")["approval_rate"] > 0
     assert samples[("txmon_latest_minute_timestamp_seconds", ())] == latest.timestamp()
