@@ -19,9 +19,10 @@
 -#}
 
 {#- 2: the alert events' episode_minutes, the prototype's baseline_mode, bigint totals.
-    3: episode_minutes counts the minutes the anomaly lasted; outages; profiles. -#}
+    3: episode_minutes counts the minutes the anomaly lasted; outages; profiles.
+    4: profiles compare past days by shape, each relative to its own level. -#}
 {% macro stored_layout_version() -%}
-    {{ return(3) }}
+    {{ return(4) }}
 {%- endmacro %}
 
 

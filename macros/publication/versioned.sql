@@ -8,6 +8,12 @@
     still differs fails the build (on_schema_change) instead of taking rows it cannot hold.
 -#}
 {% macro versioned_table_config(indexes) -%}
+    {{ stored_table_config(indexes) }}
+{%- endmacro %}
+
+
+{#- What every table that outlives a build shares (versioned here, kept in kept_tables.sql). -#}
+{% macro stored_table_config(indexes, pre_hook=[]) -%}
     {{ config(
         materialized='incremental',
         incremental_strategy='append',
@@ -15,6 +21,7 @@
         contract={'enforced': true},
         on_schema_change='fail',
         indexes=indexes,
+        pre_hook=pre_hook,
         post_hook=[
             "{{ analyze_after_full_refresh() }}",
         ],

@@ -269,6 +269,9 @@ final as (
         windowed.newest_minute_at,
         windowed.published_through,
         windowed.recompute_from,
+        -- Nothing kept from earlier builds counts: the incremental models start over.
+        windowed.is_full_refresh
+        or windowed.recompute_from = windowed.first_minute_at as is_from_scratch,
         -- The evaluation window of the first recomputed minute reaches back this far.
         greatest(
             windowed.first_minute_at,

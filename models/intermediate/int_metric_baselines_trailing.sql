@@ -1,29 +1,7 @@
 {{
-    config(
-        materialized='incremental',
-        incremental_strategy='append',
-        full_refresh=false,
-        contract={'enforced': true},
-        on_schema_change='fail',
-        indexes=[
-            {'columns': ['metric_name', 'minute_at'], 'unique': True},
-        ],
-        pre_hook=[
-            "{% if is_incremental() %}
-            delete from {{ this }}
-            where minute_at >= (
-                select
-                    case
-                        when is_full_refresh or recompute_from = first_minute_at
-                            then '-infinity'::timestamptz
-                        else recompute_from
-                    end
-                from {{ ref('int_build_window') }}
-            )
-            {% endif %}",
-        ],
-        post_hook=['{{ analyze_after_full_refresh() }}'],
-    )
+    kept_table_config(indexes=[
+        {'columns': ['metric_name', 'minute_at'], 'unique': True},
+    ], recomputed_column='minute_at')
 }}
 
 -- The default baseline: each minute is judged against a forecast made from the minutes before
@@ -77,14 +55,8 @@ with recursive
 
 build_window as (
 
-    select
-        *,
-        is_full_refresh or recompute_from = first_minute_at as is_from_scratch
-
-    from {{ ref('int_build_window') }}
-    {%- if setting('baseline_mode') == 'prototype' %}
-    where false
-    {%- endif %}
+    select * from {{ ref('int_build_window') }}
+    {{- only_in_trailing_mode() }}
 
 ),
 

@@ -1,29 +1,7 @@
 {{
-    config(
-        materialized='incremental',
-        incremental_strategy='append',
-        full_refresh=false,
-        contract={'enforced': true},
-        on_schema_change='fail',
-        indexes=[
-            {'columns': ['minute_index', 'metric_name'], 'unique': True},
-        ],
-        pre_hook=[
-            "{% if is_incremental() %}
-            delete from {{ this }}
-            where minute_index >= (
-                select
-                    case
-                        when is_full_refresh or recompute_from = first_minute_at
-                            then 0
-                        else {{ minute_number('recompute_from') }}
-                    end
-                from {{ ref('int_build_window') }}
-            )
-            {% endif %}",
-        ],
-        post_hook=['{{ analyze_after_full_refresh() }}'],
-    )
+    kept_table_config(indexes=[
+        {'columns': ['minute_index', 'metric_name'], 'unique': True},
+    ], recomputed_column='minute_index')
 }}
 
 -- Every metric's numerator and denominator for every minute of history, kept across builds: a
@@ -35,14 +13,8 @@ with
 
 build_window as (
 
-    select
-        *,
-        is_full_refresh or recompute_from = first_minute_at as is_from_scratch
-
-    from {{ ref('int_build_window') }}
-    {%- if setting('baseline_mode') == 'prototype' %}
-    where false
-    {%- endif %}
+    select * from {{ ref('int_build_window') }}
+    {{- only_in_trailing_mode() }}
 
 ),
 

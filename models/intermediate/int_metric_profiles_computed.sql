@@ -11,11 +11,12 @@
 -- minute before: what the trailing baseline carries a volume's level along.
 --
 -- The profile of a minute is the metric over the 31 minutes around the same minute of day on
--- the seven days before: past days only, and robust to unusual days (an incident, an outage)
--- since it is their median (with one or two past days, the smaller of their steps is taken).
--- Once two weeks exist it is the median of the same weekday one and
--- two weeks before and that daily profile, so weekends follow weekends. A volume's level moves
--- along it (shape_ratio); with no past day the profile is null and the ratio neutral.
+-- the seven days before: past days only, each scaled to the typical day's level, and robust
+-- to unusual days (an incident, an outage) since it is their median (with one or two past
+-- days, the smaller of their steps is taken). Once two weeks exist it is the median of the same
+-- weekday one and two weeks before and that daily profile, so weekends follow weekends. A
+-- volume's level moves along it (shape_ratio); with no past day the profile is null and the
+-- ratio neutral.
 --
 -- A minute of day is a minute of the UTC day (minute_index modulo 1440); a week is 7 such days.
 
@@ -29,20 +30,20 @@ with
 
 build_window as (
 
-    select
-        *,
-        is_full_refresh or recompute_from = first_minute_at as is_from_scratch
-
-    from {{ ref('int_build_window') }}
-    {%- if setting('baseline_mode') == 'prototype' %}
-    where false
-    {%- endif %}
+    select * from {{ ref('int_build_window') }}
+    {{- only_in_trailing_mode() }}
 
 ),
 
 kept_minutes as (
 
     select * from {{ ref('int_metric_minutes_kept') }}
+
+),
+
+kept_days as (
+
+    select * from {{ ref('int_metric_days_summed') }}
 
 ),
 
@@ -91,20 +92,30 @@ neighbourhoods as (
 ),
 
 -- How each day's neighbourhood moved from the minute before (a transaction per neighbourhood
--- added to both sides, so that an empty night gives a finite ratio).
+-- added to both sides, so that an empty night gives a finite ratio), and the level of its day.
 neighbourhood_steps as (
 
     select
-        *,
+        neighbourhoods.*,
         case
-            when lag(minute_index) over by_minute = minute_index - 1
+            when lag(neighbourhoods.minute_index) over by_minute = neighbourhoods.minute_index - 1
                 then
-                    (neighbourhood_value + {{ one_transaction }})
-                    / (lag(neighbourhood_value) over by_minute + {{ one_transaction }})
-        end as step_ratio
+                    (neighbourhoods.neighbourhood_value + {{ one_transaction }})
+                    / (
+                        lag(neighbourhoods.neighbourhood_value) over by_minute
+                        + {{ one_transaction }}
+                    )
+        end as step_ratio,
+        kept_days.numerator::float8 / nullif(kept_days.denominator, 0) as day_level
 
     from neighbourhoods
-    window by_minute as (partition by metric_name order by minute_index)
+    left join kept_days
+        on
+            neighbourhoods.metric_name = kept_days.metric_name
+            and neighbourhoods.minute_index / {{ day }} = kept_days.day_index
+    window by_minute as (
+        partition by neighbourhoods.metric_name order by neighbourhoods.minute_index
+    )
 
 ),
 
@@ -116,6 +127,7 @@ past_days as (
         minute_index,
         count(neighbourhood_value) over past_days as profile_days,
         array_agg(neighbourhood_value) over past_days as daily_values,
+        array_agg(day_level) over past_days as day_levels,
         max(step_ratio) over past_days as highest_step,
         min(step_ratio) over past_days as lowest_step,
         count(neighbourhood_value) over past_weeks as weekly_days,
@@ -137,9 +149,11 @@ past_days as (
 
 ),
 
--- The median of the past days: up to three days of seven with an incident at this time of day
--- do not move it. Once two weeks exist, the median of the same weekday one and two weeks
--- before and that daily profile, so weekends follow weekends.
+-- The median of the past days compared by shape: each day's value is scaled by the typical
+-- day's level (the median of their levels) over its own, so that days lower all day long (a
+-- weekend, a holiday) count like the others, and up to three days of seven with an incident at
+-- this time of day do not move it. Once two weeks exist, the median of the same weekday one and
+-- two weeks before and that daily profile, so weekends follow weekends.
 profiles as (
 
     select
@@ -164,8 +178,21 @@ profiles as (
             or past_days.minute_index >= {{ minute_number('build_window.recompute_from') }} - 1
     cross join
         lateral (
-            select percentile_cont(0.5) within group (order by day_value) as daily_profile
-            from unnest(past_days.daily_values) as day_value
+            select percentile_cont(0.5) within group (order by day_level) as typical_level
+            from unnest(past_days.day_levels) as day_level
+        ) as typical
+    cross join
+        lateral (
+            select
+                percentile_cont(0.5) within group (
+                    order by
+                        case
+                            when past.day_level > 0
+                                then past.day_value * typical.typical_level / past.day_level
+                            else past.day_value
+                        end
+                ) as daily_profile
+            from unnest(past_days.daily_values, past_days.day_levels) as past (day_value, day_level)
         ) as daily
 
 ),
