@@ -16,6 +16,7 @@
         'lateness_minutes': 15,
         'outage_min_expected': 20,
         'outage_fraction': 0.1,
+        'incident_slack_minutes': 10,
     }) }}
 {%- endmacro %}
 
@@ -36,6 +37,8 @@
         an outage (below it, a quiet minute is judged like any other).
     outage_fraction: an outage minute receives at most this share of the forecast volume. The
         severity_levels seed says how many outage minutes earn which severity.
+    incident_slack_minutes: an episode that pages within this many minutes of the end of
+        another's paging span (or while it is open) joins its incident (monitoring.incidents).
 -#}
 
 {#-

@@ -17,6 +17,7 @@ from pathlib import Path
 from txmon.alerting.channels.config import build_channels
 from txmon.alerting.history import replay_history
 from txmon.core.config import Rules, Settings
+from txmon.core.facts import PUBLIC_SCHEMA
 from txmon.db.connection import connect, database_url, scratch_database
 from txmon.ingest.files import load_file
 from txmon.ingest.loads import format_summary
@@ -104,25 +105,53 @@ def check_anomaly_file(server: str, path: Path, failures: list[str]) -> None:
         check(bool(denied), "trailing denied_rate surge seen from 12:44", failures)
 
 
-def replay_counts(url: str) -> dict[str, int]:
+# Notifications per episode on transactions.csv before incidents existed; paging per incident
+# must send at least 40 % fewer.
+NOTIFICATIONS_PER_EPISODE_BEFORE = 85
+INCIDENT_SAVING = 0.4
+
+
+def replay_counts(url: str, notify_per: str) -> dict[str, int]:
     """Notifications a live dispatcher would have sent over the whole file (one channel)."""
-    settings = Settings(rules=Rules(stale_after_minutes=0))
+    settings = Settings(rules=Rules(stale_after_minutes=0, notify_per=notify_per))
     replay = replay_history(url, settings, build_channels(settings.channels))
     return dict(sorted(Counter(row.notification.event_type for row in replay.to_send).items()))
 
 
-def report_normal_file(server: str, path: Path) -> None:
+def report_normal_file(server: str, path: Path, failures: list[str]) -> None:
     with scratch_database(server) as url:
         with connect(url) as conn:
             load_file(conn, path)
         _, episodes, seconds = build_and_read(url, "trailing")
-        ours = replay_counts(url)
+        with connect(url) as conn:
+            incidents = monitoring.incidents(conn)
+            grouped = conn.execute(
+                f"select count(*) from {PUBLIC_SCHEMA}.incident_episodes"
+            ).fetchone()
+        per_incident = replay_counts(url, "incident")
+        per_episode = replay_counts(url, "episode")
     theirs = prototype.summarise(prototype.replay_alerts(path))
-    print(f"{path.name}: trailing build {seconds:.2f}s, {len(episodes)} episodes")
     print(
-        f"  replayed notifications: txmon {sum(ours.values())} {ours}, "
-        f"the prototype's rules {sum(theirs.values())} {theirs}"
+        f"{path.name}: trailing build {seconds:.2f}s, {len(episodes)} episodes,"
+        f" {len(incidents)} incidents"
     )
+    print(
+        f"  replayed notifications: txmon per incident {sum(per_incident.values())}"
+        f" {per_incident}, per episode {sum(per_episode.values())} {per_episode},"
+        f" the prototype's rules {sum(theirs.values())} {theirs}"
+    )
+    if path.name == "transactions.csv":
+        most = NOTIFICATIONS_PER_EPISODE_BEFORE * (1 - INCIDENT_SAVING)
+        check(
+            sum(per_incident.values()) <= most,
+            f"transactions.csv: at most {most:.0f} notifications per incident",
+            failures,
+        )
+        check(
+            grouped == (len(episodes),),
+            "transactions.csv: every episode belongs to an incident",
+            failures,
+        )
     for episode in episodes:
         ended = monitoring.format_minute(episode.ended_at) if episode.ended_at else "ongoing"
         print(
@@ -142,7 +171,7 @@ def main() -> int:
     check_anomaly_file(server, anomaly, failures)
     for name in ("transactions.csv", "transactions_anomaly.csv"):
         if (folder / name).exists():
-            report_normal_file(server, folder / name)
+            report_normal_file(server, folder / name, failures)
     print("reference check: " + ("FAILED: " + "; ".join(failures) if failures else "passed"))
     return 1 if failures else 0
 

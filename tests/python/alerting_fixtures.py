@@ -25,8 +25,8 @@ from alerting_helpers import (
     authenticator,
     make_certificate,
 )
-from conftest import REPO_ROOT, drop_database, make_database
-from helpers import build, load_config
+from conftest import REPO_ROOT
+from helpers import built_database
 from txmon.core.facts import PUBLIC_SCHEMA
 from txmon.db.connection import connect
 from txmon.lab import generate
@@ -100,23 +100,15 @@ def smtp_server(certificate: Certificate) -> Iterator[Callable[..., SmtpServer]]
 def burst_url(server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A database with one day of traffic and a 70-minute failure burst, built once for all
     the alerting tests that read the views."""
-    url = make_database(server_url)
-    folder = tmp_path_factory.mktemp("alerting-data")
     config = generate.GeneratorConfig(
         days=1.0,
         seed=21,
         start=START,
         incidents=(generate.Incident("failed_burst", BURST_START, 70, 0.2),),
     )
-    try:
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setenv("TXMON_HOME", str(folder / "home"))
-            patch.setenv("TXMON_PROJECT_DIR", str(REPO_ROOT))
-            load_config(url, folder, config)
-            build(url)
-            yield url
-    finally:
-        drop_database(server_url, url)
+    folder = tmp_path_factory.mktemp("alerting-data")
+    with built_database(server_url, folder, config) as url:
+        yield url
 
 
 @pytest.fixture()

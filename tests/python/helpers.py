@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import csv
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from txmon.db.connection import connect
+import pytest
+
+from conftest import REPO_ROOT, make_database
+from txmon.db.connection import connect, drop_database
 from txmon.ingest.files import load_file
 from txmon.lab import generate
 from txmon.pipeline import dbt as pipeline
@@ -49,3 +54,21 @@ def listed_metrics() -> list[str]:
         newline=""
     ) as handle:
         return [row["metric_name"] for row in csv.DictReader(handle)]
+
+
+@contextmanager
+def built_database(
+    server_url: str, folder: Path, config: generate.GeneratorConfig
+) -> Iterator[str]:
+    """A new database on the server with `config`'s traffic loaded and built, dropped after
+    use: for the fixtures that share one build between the tests of a module or session."""
+    url = make_database(server_url)
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("TXMON_HOME", str(folder / "home"))
+            patch.setenv("TXMON_PROJECT_DIR", str(REPO_ROOT))
+            load_config(url, folder, config)
+            build(url)
+            yield url
+    finally:
+        drop_database(server_url, url)

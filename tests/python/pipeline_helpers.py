@@ -21,6 +21,9 @@ PUBLIC_VIEWS = {
     "anomaly_episodes": "episode_id",
     "alert_events": "alert_event_id",
     "current_status": "metric_name",
+    "incident_episodes": "episode_id",
+    "incidents": "incident_id",
+    "incident_events": "incident_event_id",
 }
 
 

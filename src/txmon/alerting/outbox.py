@@ -44,38 +44,61 @@ Mode = Literal["live", "backfill", "replay"]
 # history was handled elsewhere, so an open episode's next changes are sent.
 BACKFILL_REASON = "backfill: handled before live dispatching"
 
-_EVENTS_SQL = f"""
+# What is paged, per incident (grouped episodes, the default) or per episode: the same fields
+# either way, the incident standing where the episode would.
+_EVENTS_SQL = {
+    "incident": f"""
+select incident_event_id as dedup_key, metric_name, incident_id as episode_id, event_type,
+       severity, previous_severity, minute_at, incident_minutes as episode_minutes, value,
+       threshold, baseline, message
+from {PUBLIC_SCHEMA}.incident_events
+""",
+    "episode": f"""
 select alert_event_id as dedup_key, metric_name, episode_id, event_type, severity,
        previous_severity, minute_at, episode_minutes, value, threshold, baseline, message
 from {PUBLIC_SCHEMA}.alert_events
-"""
+""",
+}
 
-# A reminder every repeat_interval minutes after an episode became urgent, while it stays
-# urgent; the reminder's number is part of its dedup key.
-_REMINDERS_SQL = f"""
+# What a reminder is counted for: the incident an urgent episode belongs to, or the episode.
+_PAGED_UNITS = {
+    "incident": (
+        "incident_episodes.incident_id",
+        f"inner join {PUBLIC_SCHEMA}.incident_episodes using (episode_id)",
+    ),
+    "episode": ("s.episode_id", ""),
+}
+
+# A reminder every repeat_interval minutes after an incident (or episode) became urgent, while
+# it stays urgent; the reminder's number is part of its dedup key. Of several urgent members in
+# one minute, the worst speaks.
+_REMINDERS_SQL = """
 with urgent as (
-    select s.*
-    from {PUBLIC_SCHEMA}.metric_status as s
+    select s.*, {unit} as paged_id
+    from {schema}.metric_status as s
+    {join}
     where s.is_in_episode and s.severity_rank >= %(urgent_rank)s
 ),
 urgent_since as (
-    select episode_id, min(minute_at) as urgent_at
+    select paged_id, min(minute_at) as urgent_at
     from urgent
-    group by episode_id
+    group by paged_id
 ),
 due as (
     select urgent.*,
            (extract(epoch from urgent.minute_at - urgent_since.urgent_at) / 60)::integer
                as minutes_urgent
     from urgent
-    inner join urgent_since using (episode_id)
+    inner join urgent_since using (paged_id)
 )
-select episode_id || ':REMINDER:' || (minutes_urgent / %(interval)s) as dedup_key,
-       metric_name, episode_id, 'REMINDER' as event_type, severity,
+select distinct on (dedup_key)
+       paged_id || ':REMINDER:' || (minutes_urgent / %(interval)s) as dedup_key,
+       metric_name, paged_id as episode_id, 'REMINDER' as event_type, severity,
        severity as previous_severity, minute_at, episode_minutes, value, threshold, baseline,
        '' as message
 from due
 where minutes_urgent > 0 and minutes_urgent %% %(interval)s = 0
+order by dedup_key, severity_rank desc, metric_name
 """
 
 _INSERT_SQL = f"""
@@ -109,10 +132,12 @@ def _urgent_rank() -> int:
 
 def candidate_notifications(conn: psycopg.Connection, rules: Rules) -> list[Notification]:
     """Every notification the data call for, old or new: the log decides what is new."""
-    rows = dict_rows(conn, _EVENTS_SQL)
+    rows = dict_rows(conn, _EVENTS_SQL[rules.notify_per])
     if rules.repeat_interval_minutes > 0:
         params = {"interval": rules.repeat_interval_minutes, "urgent_rank": _urgent_rank()}
-        for reminder in dict_rows(conn, _REMINDERS_SQL, params):
+        unit, join = _PAGED_UNITS[rules.notify_per]
+        sql = _REMINDERS_SQL.format(unit=unit, join=join, schema=PUBLIC_SCHEMA)
+        for reminder in dict_rows(conn, sql, params):
             length = format_minutes(reminder["episode_minutes"])
             reminder["message"] = (
                 f"{reminder['metric_name'].upper()} still {reminder['severity']} after {length}"

@@ -25,6 +25,7 @@ for command in (
     views.monitor,
     views.status,
     views.episodes,
+    views.incidents,
     evaluation.eval_,
     serve.serve,
     superset.superset,

@@ -106,3 +106,26 @@ def episodes(metric: str | None, since: TimeValue | None) -> None:
         start: datetime | None = None if since is None else resolve_time(since, data_clock(conn))
         found = read_episodes(conn, since=start, metric=metric)
     click.echo(episodes_table(found))
+
+
+@click.command(context_settings=CONTEXT)
+@click.option("--open", "open_only", is_flag=True, help="Only incidents still open.")
+@click.option(
+    "--since",
+    type=TimeType(),
+    help=f"Only incidents still open at or after this time: {TIME_HELP} (that minute of the "
+    "day of the latest data).",
+)
+def incidents(open_only: bool, since: TimeValue | None) -> None:
+    """Incidents: episodes that paged at overlapping times, paged as one."""
+    from txmon.console.tables import incidents_table
+    from txmon.db.connection import connect
+    from txmon.pipeline.views import VIEWS_MISSING, has_relation
+    from txmon.pipeline.views import incidents as read_incidents
+
+    with connect() as conn:
+        if not has_relation(conn, "incidents"):
+            raise TxmonError(VIEWS_MISSING)
+        start: datetime | None = None if since is None else resolve_time(since, data_clock(conn))
+        found = read_incidents(conn, since=start, open_only=open_only)
+    click.echo(incidents_table(found))

@@ -22,7 +22,7 @@ from txmon.pipeline.views import format_minute
 if TYPE_CHECKING:
     from txmon.alerting.log import LogEntry
     from txmon.ingest.loads import LoadInfo
-    from txmon.pipeline.views import Episode, MetricStatus
+    from txmon.pipeline.views import Episode, Incident, MetricStatus
 
 
 def render_table(header: Sequence[str], rows: Sequence[Sequence[str]], right: set[int]) -> str:
@@ -93,6 +93,24 @@ def episodes_table(episodes: Sequence[Episode]) -> str:
         for episode in episodes
     ]
     return render_table(header, rows, right={3, 5})
+
+
+def incidents_table(incidents: Sequence[Incident]) -> str:
+    """`txmon incidents`: one line per incident, oldest first, with its members."""
+    if not incidents:
+        return "No incidents: no episode has paged."
+    header = ("incident", "opened (UTC)", "closed (UTC)", "worst", "members")
+    rows = [
+        (
+            incident.incident_id,
+            _when(incident.opened_at),
+            "open" if incident.is_open else _when(incident.closed_at),
+            incident.worst_severity,
+            incident.members,
+        )
+        for incident in incidents
+    ]
+    return render_table(header, rows, right=set())
 
 
 def alert_log_table(entries: Sequence[LogEntry]) -> str:

@@ -15,7 +15,7 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
@@ -54,6 +54,9 @@ class Rules(Section):
     # Events older than this (against the latest minute) are logged but never sent: a first
     # dispatch on old data, or a rebuild that rewrites history, must not page anyone.
     max_event_age_minutes: Count = 120
+    # One page per incident (monitoring.incident_events: overlapping episodes grouped) or, as
+    # before incidents existed, one per episode (monitoring.alert_events).
+    notify_per: Literal["incident", "episode"] = "incident"
 
 
 class Delivery(Section):

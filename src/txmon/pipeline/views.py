@@ -30,6 +30,9 @@ PUBLIC_VIEWS = (
     "anomaly_episodes",
     "alert_events",
     "current_status",
+    "incident_episodes",
+    "incidents",
+    "incident_events",
 )
 VIEWS_MISSING = "the monitoring views do not exist yet: load data and run `txmon build`"
 # The seed that lists the metrics (in the dbt project's seeds/ folder).
@@ -83,6 +86,19 @@ class Episode:
 
 
 @dataclass(frozen=True)
+class Incident:
+    """Episodes that paged at overlapping times, paged as one (the view incidents)."""
+
+    incident_id: str
+    opened_at: datetime
+    closed_at: datetime | None
+    is_open: bool
+    worst_severity: str
+    member_count: int
+    members: str
+
+
+@dataclass(frozen=True)
 class MinutePoint:
     """One minute of one metric (metric_minutes, with its severity from metric_status)."""
 
@@ -129,6 +145,25 @@ def episodes(
         missing=VIEWS_MISSING,
     )
     return [Episode(**row) for row in rows]
+
+
+def incidents(
+    conn: psycopg.Connection, since: datetime | None = None, open_only: bool = False
+) -> list[Incident]:
+    """Incidents still open at or after `since` (or only those open now), oldest first."""
+    rows = dict_rows(
+        conn,
+        f"""
+        select incident_id, opened_at, closed_at, is_open, worst_severity, member_count, members
+        from {PUBLIC_SCHEMA}.incidents
+        where (%(since)s::timestamptz is null or coalesce(closed_at, 'infinity') >= %(since)s)
+          and (not %(open_only)s or is_open)
+        order by opened_at
+        """,
+        {"since": since, "open_only": open_only},
+        missing=VIEWS_MISSING,
+    )
+    return [Incident(**row) for row in rows]
 
 
 def metric_names(conn: psycopg.Connection) -> list[str]:

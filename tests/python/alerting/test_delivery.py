@@ -25,7 +25,7 @@ from txmon.db.connection import connect
 
 pytest_plugins = ["alerting_fixtures"]
 
-RULES = Rules(stale_after_minutes=0, max_event_age_minutes=10**7)
+RULES = Rules(stale_after_minutes=0, max_event_age_minutes=10**7, notify_per="episode")
 FAST = Delivery(max_attempts=4, retry_base_seconds=0.05, retry_max_seconds=0.2, max_wait_seconds=5)
 # One try now, nothing waited for: what a retry would do is read from the row.
 ONE_PASS = Delivery(max_attempts=3, retry_base_seconds=1, retry_max_seconds=300, max_wait_seconds=0)
@@ -172,6 +172,7 @@ def write_config(folder: Path, receiver_url: str) -> Path:
     path = folder / "txmon.toml"
     path.write_text(
         "[rules]\nstale_after_minutes = 0\nmax_event_age_minutes = 10000000\n"
+        'notify_per = "episode"\n'
         "[delivery]\nretry_base_seconds = 0.05\nmax_wait_seconds = 5\n"
         f'[[channels]]\ntype = "webhook"\nurl = "{receiver_url}"\n'
     )

@@ -24,7 +24,7 @@ pytest_plugins = ["alerting_fixtures"]
 def backfilled_url(alert_url: str, tmp_path: Path) -> str:
     """The built history backfilled into the log (nothing sent), to two channels."""
     settings = Settings(
-        rules=Rules(stale_after_minutes=0, max_event_age_minutes=10**7),
+        rules=Rules(stale_after_minutes=0, max_event_age_minutes=10**7, notify_per="episode"),
         channels=({"type": "stdout"}, {"type": "jsonl", "path": str(tmp_path / "a.jsonl")}),
     )
     run_dispatch(alert_url, settings, build_channels(settings.channels), backfill=True)

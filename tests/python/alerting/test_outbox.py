@@ -38,7 +38,7 @@ from txmon.pipeline.views import VIEWS_MISSING
 pytest_plugins = ["alerting_fixtures"]
 
 # Old data: dispatch everything, and do not alert on staleness unless a test asks.
-RULES = Rules(stale_after_minutes=0, max_event_age_minutes=10**7)
+RULES = Rules(stale_after_minutes=0, max_event_age_minutes=10**7, notify_per="episode")
 FAST = Delivery(max_attempts=4, retry_base_seconds=0.05, retry_max_seconds=0.2, max_wait_seconds=5)
 
 # failed_rate through the burst, as the prototype's tiers grade it.
@@ -151,7 +151,7 @@ def test_each_channel_gets_its_own_row_and_its_own_filter(alert_url: str, tmp_pa
 def test_stale_data_alert_once_and_no_recovery(
     alert_url: str, sink: Path, to_sink: dict[str, Any]
 ) -> None:
-    rules = Rules(stale_after_minutes=10, max_event_age_minutes=30)
+    rules = Rules(stale_after_minutes=10, max_event_age_minutes=30, notify_per="episode")
     config = settings(to_sink, rules=rules)
     for _ in range(2):
         summary = dispatch(alert_url, config)
@@ -165,14 +165,17 @@ def test_stale_data_alert_once_and_no_recovery(
 
 def test_stale_notification_needs_a_lag_past_the_setting() -> None:
     latest = datetime(2025, 7, 12, 23, 59, tzinfo=UTC)
-    rules = Rules(stale_after_minutes=10)
+    rules = Rules(stale_after_minutes=10, notify_per="episode")
     assert stale_notification(latest, latest + timedelta(minutes=11), rules) is None
     stale = stale_notification(latest, latest + timedelta(minutes=12, seconds=1), rules)
     assert stale is not None
     assert (stale.dedup_key, stale.severity) == ("data@2025-07-12T23:59Z:STALE", "CRITICAL")
     assert stale.episode_minutes == 11
     assert (
-        stale_notification(latest, latest + timedelta(days=1), Rules(stale_after_minutes=0)) is None
+        stale_notification(
+            latest, latest + timedelta(days=1), Rules(stale_after_minutes=0, notify_per="episode")
+        )
+        is None
     )
     assert stale_notification(None, latest, rules) is None
 
@@ -237,9 +240,8 @@ def test_replay_on_the_command_line(
         "would",
         "be",
     ]
-    assert any(
-        "failed_rate" in line and "ESCALATION" in line and line.endswith("sent") for line in lines
-    )
+    # Paged per incident (the default): whichever member raised it, an escalation is sent.
+    assert any("ESCALATION" in line and line.endswith("sent") for line in lines)
     assert lines[-1].startswith("replay (nothing written): would send ")
     assert [table for table, content in alert_tables(alert_url) if content is not None] == []
 
@@ -283,6 +285,7 @@ def test_after_a_backfill_an_open_episode_still_escalates_and_recovers(
     settings_file = tmp_path / "txmon.toml"
     settings_file.write_text(
         "[rules]\nstale_after_minutes = 0\nmax_event_age_minutes = 10000000\n"
+        'notify_per = "episode"\n'
         f'[[channels]]\ntype = "jsonl"\npath = "{sink}"\n'
     )
     backfill = ("dispatch", "--backfill", "--config", str(settings_file))
@@ -325,7 +328,12 @@ def failed_rate_statuses(url: str) -> list[str]:
 
 
 def test_reminders_while_urgent(alert_url: str, sink: Path, to_sink: dict[str, Any]) -> None:
-    rules = Rules(stale_after_minutes=0, max_event_age_minutes=10**7, repeat_interval_minutes=10)
+    rules = Rules(
+        stale_after_minutes=0,
+        max_event_age_minutes=10**7,
+        repeat_interval_minutes=10,
+        notify_per="episode",
+    )
     dispatch(alert_url, settings(to_sink, rules=rules))
     reminders = [line for line in sent(sink) if line["event_type"] == "REMINDER"]
     # CRITICAL from minute 45 to the end of the 70-minute burst (plus the evaluation window).
@@ -437,6 +445,7 @@ def test_config_file_and_cli_listing(alert_url: str, tmp_path: Path, sink: Path)
     config = tmp_path / "txmon.toml"
     config.write_text(
         "[rules]\nstale_after_minutes = 0\nmax_event_age_minutes = 10000000\n"
+        'notify_per = "episode"\n'
         f'[[channels]]\ntype = "jsonl"\npath = "{sink}"\nmin_severity = "CRITICAL"\n'
     )
     loaded = load_settings(config)

@@ -99,7 +99,7 @@ def test_silenced_notifications_are_logged_not_sent(alert_url: str, tmp_path: Pa
             "planned acquirer maintenance",
         )
     settings = Settings(
-        rules=Rules(stale_after_minutes=0, max_event_age_minutes=10**7),
+        rules=Rules(stale_after_minutes=0, max_event_age_minutes=10**7, notify_per="episode"),
         channels=({"type": "jsonl", "path": str(sink)},),
     )
     run_dispatch(alert_url, settings, build_channels(settings.channels))

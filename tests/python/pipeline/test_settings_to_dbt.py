@@ -26,6 +26,7 @@ NON_DEFAULT = {
     "lateness_minutes": 5,
     "outage_min_expected": 50,
     "outage_fraction": 0.2,
+    "incident_slack_minutes": 0,
 }
 
 

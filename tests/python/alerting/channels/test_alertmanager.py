@@ -36,7 +36,7 @@ from txmon.core.config import Delivery, Rules, Settings
 
 pytest_plugins = ["alerting_fixtures"]
 
-RULES = Rules(stale_after_minutes=0, max_event_age_minutes=10**7)
+RULES = Rules(stale_after_minutes=0, max_event_age_minutes=10**7, notify_per="episode")
 # The failure burst of the outbox tests' history (alerting_helpers.BURST_START).
 BURST_EPISODE = "failed_rate@2025-07-12T10:00Z"
 

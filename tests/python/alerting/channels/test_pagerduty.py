@@ -158,7 +158,7 @@ def test_an_episode_is_one_incident_from_trigger_to_resolve(
     alert_url: str, web: WebServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PD_ROUTING_KEY", ROUTING_KEY)
-    rules = Rules(stale_after_minutes=0, max_event_age_minutes=10**7)
+    rules = Rules(stale_after_minutes=0, max_event_age_minutes=10**7, notify_per="episode")
     requests = deliver_after_an_outage(alert_url, pagerduty(web.url), web, 202, rules)
 
     delivered = [json.loads(request.body) for request in requests]

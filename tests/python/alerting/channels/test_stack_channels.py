@@ -159,7 +159,7 @@ def test_no_secret_reaches_the_alert_log_errors_or_logs(
     ]
     web.default = tls_web.default = 503
     settings = Settings(
-        rules=Rules(stale_after_minutes=0),
+        rules=Rules(stale_after_minutes=0, notify_per="episode"),
         delivery=Delivery(max_attempts=1, max_wait_seconds=0),
         channels=tuple(configs),
     )

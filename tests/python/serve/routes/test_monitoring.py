@@ -103,7 +103,7 @@ def test_alerts_empty_until_dispatched_then_the_log(
     assert http.get("/alerts").json() == []
 
     settings = Settings(
-        rules=Rules(stale_after_minutes=0, max_event_age_minutes=10**7),
+        rules=Rules(stale_after_minutes=0, max_event_age_minutes=10**7, notify_per="episode"),
         delivery=Delivery(),
         channels=({"type": "jsonl", "path": str(tmp_path / "alerts.jsonl")},),
     )

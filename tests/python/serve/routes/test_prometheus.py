@@ -115,7 +115,7 @@ def test_notifications_by_channel_and_status(
         probe.bind(("127.0.0.1", 0))
         nobody = f"http://127.0.0.1:{probe.getsockname()[1]}/hook"
     settings = Settings(
-        rules=Rules(stale_after_minutes=0, max_event_age_minutes=10**7),
+        rules=Rules(stale_after_minutes=0, max_event_age_minutes=10**7, notify_per="episode"),
         delivery=Delivery(max_attempts=1, max_wait_seconds=0),
         channels=(
             {"type": "jsonl", "name": "archive", "path": str(tmp_path / "alerts.jsonl")},
