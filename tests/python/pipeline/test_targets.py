@@ -35,12 +35,14 @@ def schemas(url: str) -> set[str]:
 
 
 def schemas_read_by_views_in(url: str, schema: str) -> set[str]:
+    """The schemas the views in `schema` read, besides their own (the incident views read
+    the alert events beside them)."""
     return {
         name
         for (name,) in rows(
             url,
             "select distinct table_schema from information_schema.view_table_usage"
-            " where view_schema = %s",
+            " where view_schema = %s and table_schema <> view_schema",
             (schema,),
         )
     }
