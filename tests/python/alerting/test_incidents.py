@@ -19,7 +19,7 @@ from helpers import TXMON, built_database, rows
 from txmon.alerting.channels.config import build_channels
 from txmon.alerting.outbox import run_dispatch
 from txmon.core.config import Rules, Settings
-from txmon.core.facts import PUBLIC_SCHEMA
+from txmon.core.facts import PUBLIC_SCHEMA, severity_rank
 from txmon.db.connection import connect
 from txmon.lab import generate
 
@@ -93,13 +93,14 @@ def test_an_incident_pages_once_per_change(incidents_url: str, tmp_path: Path) -
     grouped = dispatch_to_file(incidents_url, tmp_path / "incidents.jsonl", "incident")
     events = Counter(line["event_type"] for line in grouped)
     assert events["ALERT"] == events["RECOVERY"] == len(INCIDENTS)
-    ranks = {"INFO": 1, "WARNING": 2, "CRITICAL": 3, "SEVERE": 4}
     for incident in {line["episode_id"] for line in grouped}:
         own = [line for line in grouped if line["episode_id"] == incident]
         assert incident.startswith("incident@")
         assert own[0]["event_type"] == "ALERT"
         assert own[-1]["event_type"] == "RECOVERY" and "approval_rate" in own[-1]["message"]
-        raised = [ranks[line["severity"]] for line in own if line["event_type"] != "RECOVERY"]
+        raised = [
+            severity_rank(line["severity"]) for line in own if line["event_type"] != "RECOVERY"
+        ]
         assert raised == sorted(set(raised))
     per_episode = dispatch_to_file(incidents_url, tmp_path / "episodes.jsonl", "episode")
     alerts = [line for line in per_episode if line["event_type"] == "ALERT"]
