@@ -21,7 +21,9 @@ ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
 def terminal(buffer: io.StringIO) -> Console:
-    return Console(file=buffer, force_terminal=True, width=120, color_system="standard")
+    # Wide enough for the long temporary paths a test run may have: a line that does not fit
+    # is cut short and the figures at its end are lost.
+    return Console(file=buffer, force_terminal=True, width=300, color_system="standard")
 
 
 def log(buffer: io.StringIO) -> Console:
