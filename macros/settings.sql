@@ -17,6 +17,8 @@
         'outage_min_expected': 20,
         'outage_fraction': 0.1,
         'incident_slack_minutes': 10,
+        'latency_sla_ms': none,
+        'latency_sla_minutes': 5,
     }) }}
 {%- endmacro %}
 
@@ -39,6 +41,9 @@
         severity_levels seed says how many outage minutes earn which severity.
     incident_slack_minutes: an episode that pages within this many minutes of the end of
         another's paging span (or while it is open) joins its incident (monitoring.incidents).
+    latency_sla_ms: unset, no SLA; else a minute whose latency_p95_ms is above it is anomalous
+        whatever the baseline says, and latency_sla_minutes such minutes in an episode earn its
+        first severity (INFO) at once; longer ones escalate with the usual tiers.
 -#}
 
 {#-

@@ -2,7 +2,8 @@
 
     python scripts/check_reference_data.py [FOLDER]
 
-FOLDER holds transactions.csv and transactions_anomaly.csv (default: ../shared/data/cloudwalk).
+FOLDER holds transactions.csv and transactions_anomaly.csv, and may hold
+transactions_auth_codes.csv (default: ../shared/data/cloudwalk).
 The data are never committed and the test suite does not need them; this script is the
 acceptance check that CI runs when they are there. It exits 1 on a mismatch.
 """
@@ -160,6 +161,33 @@ def report_normal_file(server: str, path: Path, failures: list[str]) -> None:
         )
 
 
+def report_auth_code_file(server: str, path: Path, failures: list[str]) -> None:
+    """Counts by auth code load whole and each code is monitored by its share."""
+    with scratch_database(server) as url:
+        with connect(url) as conn:
+            summary = load_file(conn, path)
+        print(f"{path.name}: {format_summary(summary)}")
+        check(summary.rows_rejected == 0, f"{path.name}: every row loaded", failures)
+        _, episodes, seconds = build_and_read(url, "trailing")
+        with connect(url) as conn:
+            codes = [
+                row[0]
+                for row in conn.execute(
+                    f"select dimension_value from {PUBLIC_SCHEMA}.current_status"
+                    " where dimension = 'auth_code' and metric_name = 'share' order by 1"
+                ).fetchall()
+            ]
+    print(f"  trailing build {seconds:.2f}s, shares of the codes {', '.join(codes)}")
+    check("59" in codes, f"{path.name}: the share of code 59 is monitored", failures)
+    for episode in episodes:
+        ended = monitoring.format_minute(episode.ended_at) if episode.ended_at else "ongoing"
+        print(
+            f"  {episode.episode_id.split('@')[0]:<24}"
+            f" {monitoring.format_minute(episode.started_at)} -> {ended}"
+            f"  {episode.minutes:>3} min  {episode.peak_severity}"
+        )
+
+
 def main() -> int:
     folder = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("../shared/data/cloudwalk")
     anomaly = folder / "transactions_anomaly.csv"
@@ -172,6 +200,8 @@ def main() -> int:
     for name in ("transactions.csv", "transactions_anomaly.csv"):
         if (folder / name).exists():
             report_normal_file(server, folder / name, failures)
+    if (folder / "transactions_auth_codes.csv").exists():
+        report_auth_code_file(server, folder / "transactions_auth_codes.csv", failures)
     print("reference check: " + ("FAILED: " + "; ".join(failures) if failures else "passed"))
     return 1 if failures else 0
 

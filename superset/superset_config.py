@@ -73,7 +73,25 @@ def time_window_condition(column: str, chosen: list[object] | None = None) -> st
     )
 
 
-JINJA_CONTEXT_ADDONS = {"time_window_condition": time_window_condition}
+def cut_condition(chosen: list[object] | None = None) -> str:
+    """SQL condition keeping the rows of the chosen series cut: all transactions by default,
+    or one dimension's value (`acquirer=stone`), as the dashboard's filter names them.
+
+    `chosen` is what `filter_values('cut', remove_filter=True)` returned. The dimension must be
+    a name and the value is quoted, so no choice can reach the SQL text as SQL.
+    """
+    choice = str(chosen[0]) if chosen else "all"
+    dimension, _, value = choice.partition("=")
+    if choice == "all" or not value or not _COLUMN.fullmatch(dimension):
+        return "dimension = 'all'"
+    quoted = value.replace("'", "''")
+    return f"dimension = '{dimension}' and dimension_value = '{quoted}'"
+
+
+JINJA_CONTEXT_ADDONS = {
+    "time_window_condition": time_window_condition,
+    "cut_condition": cut_condition,
+}
 
 # The UI loads everything from this server: no third-party hosts (maps, fonts, telemetry).
 # 'unsafe-eval' is there for Handlebars, which compiles the status tiles' templates at runtime.

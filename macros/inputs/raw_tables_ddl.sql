@@ -92,14 +92,23 @@ create sequence if not exists {{ schema }}.transaction_counts_count_id_seq;
 create table if not exists {{ schema }}.transaction_counts (
     count_id bigint not null default nextval('{{ schema }}.transaction_counts_count_id_seq'),
     observed_at timestamptz not null,
-    status text not null check (status <> ''),
+    status text check (status <> ''),
     transaction_count bigint not null check (transaction_count >= 0),
+    -- Counts by a dimension's value (an auth code, an acquirer), with or without a status.
+    dimension_name text check (dimension_name <> ''),
+    dimension_value text check (dimension_value <> ''),
     load_id bigint references {{ schema }}.loads (load_id) on delete cascade,
     line_number integer,
     loaded_at timestamptz not null default now(),
     -- A key of a partitioned table must hold the partition column; count_id alone is unique.
-    primary key (count_id, observed_at)
+    primary key (count_id, observed_at),
+    check (status is not null or dimension_name is not null),
+    check ((dimension_name is null) = (dimension_value is null))
 ) partition by range (observed_at);
+-- Tables made before counts could be cut by a dimension.
+alter table {{ schema }}.transaction_counts add column if not exists dimension_name text;
+alter table {{ schema }}.transaction_counts add column if not exists dimension_value text;
+alter table {{ schema }}.transaction_counts alter column status drop not null;
 alter sequence {{ schema }}.transaction_counts_count_id_seq
     owned by {{ schema }}.transaction_counts.count_id;
 create table if not exists {{ schema }}.transaction_counts_default

@@ -198,6 +198,29 @@
 {%- endmacro %}
 
 
+{#-
+    The same for some series only, each from its own first minute: the newest version the
+    running build may read of every minute of each series in the CTE `starts` from its
+    `start_column` on (and `condition`, over the alias `versions`). One index range per
+    series: an episode open for hours costs its own minutes, not those of every series since it
+    began. Expects the model's `build_window` CTE.
+-#}
+{% macro latest_versions_since(relation, starts, start_column, condition='true') -%}
+    select latest.*
+    from {{ starts }}
+    cross join lateral (
+        select distinct on (versions.minute_at) versions.*
+        from {{ relation }} as versions
+        where
+            versions.series_id = {{ starts }}.series_id
+            and versions.minute_at >= {{ starts }}.{{ start_column }}
+            and versions.build_id <= (select build_window.build_id from build_window)
+            and ({{ condition }})
+        order by versions.minute_at, versions.build_id desc
+    ) as latest
+{%- endmacro %}
+
+
 {#- Filter for public views: only what the last successful build published. -#}
 {% macro is_published(relation_alias) -%}
     {{ relation_alias }}.build_id <= {{ published_build_id() }}

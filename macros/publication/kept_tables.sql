@@ -38,3 +38,60 @@
     {%- endif %}
 {%- endmacro %}
 
+
+
+{#-
+    The configuration of a model that keeps the first minute each key was seen (first_seen_kept):
+    one row per key, replaced when a build sees it, never dropped, not even by a full refresh.
+-#}
+{% macro first_seen_config(keys) -%}
+    {{ config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key=keys,
+        full_refresh=false,
+        contract={'enforced': true},
+        on_schema_change='fail',
+    ) }}
+{%- endmacro %}
+
+
+{#-
+    The last CTEs of a model that keeps the first minute each key was seen, across builds and
+    full refreshes: `seen_in_this_build` (the keys and the first_seen_at of the minutes this
+    build reads) merged with the rows kept so far. A key keeps its first minute unless late data
+    show an earlier one, and a key only pruned data had stays. `keys` are text columns.
+-#}
+{% macro first_seen_kept(keys) -%}
+seen_before as (
+
+    {%- if is_incremental() %}
+        select * from {{ this }}
+    {%- else %}
+        select
+            {%- for key in keys %}
+                null::text as {{ key }},
+            {%- endfor %}
+            null::timestamptz as first_seen_at
+        where false
+    {%- endif %}
+
+),
+
+final as (
+
+    select
+        {%- for key in keys %}
+            coalesce(seen_in_this_build.{{ key }}, seen_before.{{ key }}) as {{ key }},
+        {%- endfor %}
+        least(seen_in_this_build.first_seen_at, seen_before.first_seen_at) as first_seen_at
+
+    from seen_in_this_build
+    full outer join seen_before
+        on
+            {%- for key in keys %}
+                {{ "and " if not loop.first }}seen_in_this_build.{{ key }} = seen_before.{{ key }}
+            {%- endfor %}
+
+)
+{%- endmacro %}

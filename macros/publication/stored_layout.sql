@@ -20,9 +20,10 @@
 
 {#- 2: the alert events' episode_minutes, the prototype's baseline_mode, bigint totals.
     3: episode_minutes counts the minutes the anomaly lasted; outages; profiles.
-    4: profiles compare past days by shape, each relative to its own level. -#}
+    4: profiles compare past days by shape, each relative to its own level.
+    5: series keyed by metric, dimension and value (series_id). -#}
 {% macro stored_layout_version() -%}
-    {{ return(4) }}
+    {{ return(5) }}
 {%- endmacro %}
 
 

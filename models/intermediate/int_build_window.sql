@@ -46,6 +46,12 @@ severity_levels as (
 
 ),
 
+monitored_dimensions as (
+
+    select * from {{ ref('monitored_dimensions') }}
+
+),
+
 -- min and max of the indexed raw columns, so each is one index probe.
 counts_bounds as (
 
@@ -110,6 +116,15 @@ severity_levels_text as (
 
 ),
 
+monitored_dimensions_text as (
+
+    select
+        coalesce(string_agg(monitored_dimensions::text, '|' order by dimension_name), '')
+            as seed_text
+    from monitored_dimensions
+
+),
+
 -- Everything that shapes the results: a change recomputes all history. txmon_begin_build
 -- marks the published fingerprint as stale when it rebuilt a table of an older layout.
 settings as (
@@ -122,16 +137,22 @@ settings as (
                 'evaluation_window_minutes': setting('evaluation_window_minutes'),
                 'min_history_minutes': setting('min_history_minutes'),
                 'outlier_learning_share': setting('outlier_learning_share'),
+                'outage_min_expected': setting('outage_min_expected'),
+                'outage_fraction': setting('outage_fraction'),
+                'latency_sla_ms': setting('latency_sla_ms'),
+                'latency_sla_minutes': setting('latency_sla_minutes'),
                 'recovery_minutes': recovery_minutes(),
                 'stored_layout_version': stored_layout_version(),
                 'inputs': local_md5(tojson([var('counts_source'), var('transactions_source')])),
             })) }}
             || metric_definitions_text.seed_text
             || severity_levels_text.seed_text
+            || monitored_dimensions_text.seed_text
         ) as fingerprint
 
     from metric_definitions_text
     cross join severity_levels_text
+    cross join monitored_dimensions_text
 
 ),
 
@@ -160,7 +181,8 @@ decided as (
 
 ),
 
-windowed as (
+-- The oldest minute a cycle may re-judge: lateness_minutes back from the newest published one.
+floors as (
 
     select
         *,
@@ -170,17 +192,18 @@ windowed as (
                 first_minute_at,
                 least(published_through, newest_minute_at) - interval '{{ lateness - 1 }} minutes'
             )
-        end as recompute_from
+        end as lateness_floor
 
     from decided
 
 ),
 
--- Rows loaded after this moment may be late; none are in a full refresh, which reads everything.
+-- Rows loaded after this moment may be new, revised or late; none are in a full refresh,
+-- which reads everything.
 late_bound as (
 
     select published_build_started_at as loaded_after
-    from windowed
+    from decided
     where not is_full_refresh
 
 ),
@@ -213,33 +236,72 @@ transactions_loaded_since as materialized (
 
 ),
 
--- Of those, the rows for minutes before this build's window: they wait for a full refresh.
-late_counts as (
-
-    select counts_loaded_since.minute_at
-    from counts_loaded_since
-    where counts_loaded_since.observed_at < (select windowed.recompute_from from windowed)
-
-),
-
-late_transactions as (
-
-    select transactions_loaded_since.minute_at
-    from transactions_loaded_since
-    where transactions_loaded_since.created_at < (select windowed.recompute_from from windowed)
-
-),
-
--- Loads removed since then whose minutes reach before the window: their rows count as late.
-late_removals as (
+-- Loads removed since then: their minutes changed.
+removals_since as (
 
     select load_removals.first_minute_at as minute_at
+
     from load_removals
-    inner join windowed
+    inner join decided
         on
-            not windowed.is_full_refresh
-            and load_removals.removed_at > windowed.published_build_started_at
-            and load_removals.first_minute_at < windowed.recompute_from
+            not decided.is_full_refresh
+            and load_removals.removed_at > decided.published_build_started_at
+
+),
+
+changed_minutes as (
+
+    select counts_loaded_since.minute_at from counts_loaded_since
+    union all
+    select transactions_loaded_since.minute_at from transactions_loaded_since
+    union all
+    select removals_since.minute_at from removals_since
+
+),
+
+-- A cycle re-judges from the first minute that changed since the published build (within the
+-- lateness window) or the first unpublished minute, and at least the newest minute: a minute
+-- nobody wrote again keeps its verdict, so a cycle costs what its new minutes cost. Inputs whose
+-- load times are not known (a table of yours, a seed: loaded_at is the event time) re-judge the
+-- whole window.
+windowed as (
+
+    select
+        floors.*,
+        case
+            when floors.is_full_refresh then floors.first_minute_at
+            {%- if has_load_times() %}
+                else least(
+                    greatest(
+                        floors.lateness_floor,
+                        least(
+                            (
+                                select min(changed_minutes.minute_at) as first_changed_at
+                                from changed_minutes
+                                where changed_minutes.minute_at >= floors.lateness_floor
+                            ),
+                            -- Every minute after the published ones, with data or without.
+                            floors.published_through + interval '1 minute'
+                        )
+                    ),
+                    floors.newest_minute_at
+                )
+            {%- else %}
+                else floors.lateness_floor
+            {%- endif %}
+        end as recompute_from
+
+    from floors
+
+),
+
+-- Of the changed rows, those for minutes before the lateness window: they wait for a full
+-- refresh.
+late_minutes as (
+
+    select changed_minutes.minute_at
+    from changed_minutes
+    where changed_minutes.minute_at < (select windowed.lateness_floor from windowed)
 
 ),
 
@@ -249,13 +311,7 @@ late_rows as (
         count(*) as late_rows,
         min(late_minutes.minute_at) as late_from
 
-    from (
-        select late_counts.minute_at from late_counts
-        union all
-        select late_transactions.minute_at from late_transactions
-        union all
-        select late_removals.minute_at from late_removals
-    ) as late_minutes
+    from late_minutes
 
 ),
 

@@ -17,19 +17,22 @@ metric_minutes as (
 statistics as (
 
     select
-        metric_name,
+        series_id,
         avg(value) as mean,
         stddev_samp(value) as standard_deviation
 
     from metric_minutes
-    group by metric_name
+    group by series_id
 
 ),
 
 judged_minutes as (
 
     select
+        metric_minutes.series_id,
         metric_minutes.metric_name,
+        metric_minutes.dimension_name,
+        metric_minutes.dimension_value,
         metric_minutes.minute_at,
         metric_minutes.minute_index,
         metric_minutes.metric_kind,
@@ -68,7 +71,7 @@ judged_minutes as (
 
     from metric_minutes
     inner join statistics
-        on metric_minutes.metric_name = statistics.metric_name
+        on metric_minutes.series_id = statistics.series_id
 
 ),
 
@@ -80,6 +83,7 @@ final as (
         is_anomalous as is_deviant,
         0 as deviant_streak,
         false as is_outage,
+        false as is_sla_breach,
         null::float8 as profile_value
 
     from judged_minutes

@@ -1,6 +1,6 @@
 {{
     kept_table_config(indexes=[
-        {'columns': ['metric_name', 'minute_at'], 'unique': True},
+        {'columns': ['series_id', 'minute_at'], 'unique': True},
     ], recomputed_column='minute_at')
 }}
 
@@ -50,6 +50,7 @@
 {%- set outlier_share = setting('outlier_learning_share') | float %}
 {%- set outage_expected = setting('outage_min_expected') | float %}
 {%- set outage_fraction = setting('outage_fraction') | float %}
+{%- set sla_ms = setting('latency_sla_ms') %}
 
 with recursive
 
@@ -89,7 +90,7 @@ judged_minutes as not materialized (
     from metric_minutes
     left join metric_profiles
         on
-            metric_minutes.metric_name = metric_profiles.metric_name
+            metric_minutes.series_id = metric_profiles.series_id
             and metric_minutes.minute_index = metric_profiles.minute_index
 
 ),
@@ -101,7 +102,7 @@ stored_states as (
 
     {%- if is_incremental() %}
         select
-            stored_state.metric_name,
+            stored_state.series_id,
             stored_state.minute_index,
             stored_state.baseline,
             stored_state.sigma,
@@ -112,6 +113,7 @@ stored_states as (
             stored_state.is_deviant,
             stored_state.deviant_streak,
             stored_state.is_outage,
+            stored_state.is_sla_breach,
             stored_state.peak_excess,
             stored_state.state_level,
             stored_state.state_variance,
@@ -125,7 +127,7 @@ stored_states as (
                 and stored_state.minute_at = build_window.recompute_from - interval '1 minute'
     {%- else %}
         select
-            null::text as metric_name,
+            null::text as series_id,
             null::bigint as minute_index,
             null::float8 as baseline,
             null::float8 as sigma,
@@ -136,6 +138,7 @@ stored_states as (
             null::boolean as is_deviant,
             null::integer as deviant_streak,
             null::boolean as is_outage,
+            null::boolean as is_sla_breach,
             null::float8 as peak_excess,
             null::float8 as state_level,
             null::float8 as state_variance,
@@ -148,8 +151,8 @@ stored_states as (
 
 first_minutes as (
 
-    select distinct on (metric_minutes.metric_name)
-        metric_minutes.metric_name,
+    select distinct on (metric_minutes.series_id)
+        metric_minutes.series_id,
         metric_minutes.minute_index,
         null::float8 as baseline,
         null::float8 as sigma,
@@ -160,6 +163,7 @@ first_minutes as (
         false as is_deviant,
         0 as deviant_streak,
         false as is_outage,
+        false as is_sla_breach,
         0::float8 as peak_excess,
         case when metric_minutes.has_data then metric_minutes.value end::float8 as state_level,
         0::float8 as state_variance,
@@ -171,8 +175,8 @@ first_minutes as (
         on
             build_window.is_from_scratch
             or metric_minutes.minute_at >= build_window.recompute_from
-    where metric_minutes.metric_name not in (select stored_states.metric_name from stored_states)
-    order by metric_minutes.metric_name, metric_minutes.minute_index
+    where metric_minutes.series_id not in (select stored_states.series_id from stored_states)
+    order by metric_minutes.series_id, metric_minutes.minute_index
 
 ),
 
@@ -191,7 +195,7 @@ walk as (
     union all
 
     select
-        judged_minutes.metric_name,
+        judged_minutes.series_id,
         judged_minutes.minute_index,
         judged.baseline,
         judged.sigma,
@@ -202,6 +206,7 @@ walk as (
         judged.is_deviant,
         case when judged.is_deviant then walk.deviant_streak + 1 else 0 end as deviant_streak,
         judged.is_outage,
+        judged.is_sla_breach,
         case
             when judged.is_anomalous then greatest(walk.peak_excess, spread.window_excess) else 0
         end as peak_excess,
@@ -234,7 +239,7 @@ walk as (
     from walk
     inner join judged_minutes
         on
-            walk.metric_name = judged_minutes.metric_name
+            walk.series_id = judged_minutes.series_id
             and walk.minute_index + 1 = judged_minutes.minute_index
     -- The step's forecast, spread, verdict and learning, each built on the ones before. They are
     -- lateral subqueries, not CTEs (hence the ST05 exemptions), because they read the previous
@@ -281,9 +286,12 @@ walk as (
                 walk.learned_minutes >= {{ min_history }} as has_history,
                 -- A volume is judged once a past day shows its daily shape: without one, a
                 -- morning ramp or an evening decline cannot be told from a surge or a drop.
-                -- Outages need no profile.
+                -- A dimension value's window must hold its dimension's minimum of
+                -- transactions: with fewer, sampling noise outweighs what is worth a page.
+                -- Outages need neither.
                 walk.learned_minutes >= {{ min_history }}
-                and (judged_minutes.metric_kind = 'rate' or judged_minutes.profile_days >= 1)
+                and (judged_minutes.metric_kind <> 'volume' or judged_minutes.profile_days >= 1)
+                and judged_minutes.window_transactions >= judged_minutes.min_window_transactions
                     as is_warm
         ) as spread
     cross join
@@ -296,7 +304,18 @@ walk as (
                     and forecast.level >= {{ outage_expected }}
                     and judged_minutes.value <= {{ outage_fraction }} * forecast.level,
                     false
-                ) as is_outage
+                ) as is_outage,
+                -- Above the latency SLA: whatever the history says, the minute is out.
+                {%- if sla_ms is not none %}
+                    coalesce(
+                        judged_minutes.metric_name = 'latency_p95_ms'
+                        and judged_minutes.has_data
+                        and judged_minutes.value > {{ sla_ms }},
+                        false
+                    )
+                {%- else %}
+                    false
+                {%- endif %} as is_sla_breach
         ) as outage
     cross join
         lateral (  -- noqa: ST05
@@ -310,7 +329,8 @@ walk as (
                 end as threshold,
                 spread.is_warm,
                 outage.is_outage,
-                outage.is_outage or coalesce(
+                outage.is_sla_breach,
+                outage.is_outage or outage.is_sla_breach or coalesce(
                     spread.is_warm
                     and judged_minutes.window_has_data
                     and spread.window_excess > {{ sigmas }} * spread.window_sigma,
@@ -320,11 +340,11 @@ walk as (
                 -- spreads) or by two spreads and half the highest window deviation of this
                 -- anomaly so far (closer to the anomaly than to the forecast): the minutes
                 -- after a burst, back to normal while its window still lingers, are neither.
-                outage.is_outage or coalesce(
+                outage.is_outage or outage.is_sla_breach or coalesce(
                     spread.is_warm
                     and judged_minutes.has_data
                     and spread.minute_excess * case
-                        when judged_minutes.metric_kind = 'rate' then judged_minutes.denominator
+                        when judged_minutes.metric_kind <> 'volume' then judged_minutes.denominator
                         else 1
                     end >= 1
                     and (
@@ -389,7 +409,10 @@ walk as (
 final as (
 
     select
+        metric_minutes.series_id,
         metric_minutes.metric_name,
+        metric_minutes.dimension_name,
+        metric_minutes.dimension_value,
         metric_minutes.minute_at,
         metric_minutes.minute_index,
         metric_minutes.metric_kind,
@@ -414,6 +437,7 @@ final as (
         walk.is_deviant,
         walk.deviant_streak,
         walk.is_outage,
+        walk.is_sla_breach,
         walk.peak_excess,
         metric_minutes.profile_value,
         'trailing' as baseline_mode,
@@ -425,7 +449,7 @@ final as (
     from walk
     inner join judged_minutes as metric_minutes
         on
-            walk.metric_name = metric_minutes.metric_name
+            walk.series_id = metric_minutes.series_id
             and walk.minute_index = metric_minutes.minute_index
     inner join build_window
         on

@@ -19,6 +19,12 @@ statuses_seen as (
 
 ),
 
+latency_seen as (
+
+    select * from {{ ref('int_latency_seen') }}
+
+),
+
 listed_statuses as (
 
     select distinct trim(numerator_status) as status
@@ -32,18 +38,22 @@ listed_statuses as (
 listed_metrics as (
 
     select
-        metric_name,
-        short_name,
-        metric_kind,
-        numerator_statuses,
-        direction,
-        min_sigma,
-        half_life_minutes,
-        description,
-        null::timestamptz as first_judged_at,
+        metric_definitions.metric_name,
+        metric_definitions.short_name,
+        metric_definitions.metric_kind,
+        metric_definitions.numerator_statuses,
+        metric_definitions.direction,
+        metric_definitions.min_sigma,
+        metric_definitions.half_life_minutes,
+        metric_definitions.description,
+        latency_seen.first_seen_at as first_judged_at,
         true as is_listed
 
     from metric_definitions
+    -- A latency metric only once a transaction has had a duration.
+    left join latency_seen
+        on metric_definitions.metric_kind = latency_seen.metric_kind
+    where metric_definitions.metric_kind <> 'latency' or latency_seen.first_seen_at is not null
 
 ),
 

@@ -1,10 +1,10 @@
 {{
     kept_table_config(indexes=[
-        {'columns': ['minute_index', 'metric_name'], 'unique': True},
+        {'columns': ['minute_index', 'series_id'], 'unique': True},
     ], recomputed_column='minute_index')
 }}
 
--- Every metric's numerator and denominator for every minute of history, kept across builds: a
+-- Every series' numerator and denominator for every minute of history, kept across builds: a
 -- build replaces the minutes it recomputes and appends the new ones. The daily profiles
 -- (int_metric_profiles_computed) read past days from here, a few ranges per metric through the
 -- index, so that a cycle reads what its minutes need whatever the length of history.
@@ -27,7 +27,7 @@ metric_minutes as (
 final as (
 
     select
-        metric_minutes.metric_name,
+        metric_minutes.series_id,
         metric_minutes.minute_at,
         metric_minutes.minute_index,
         metric_minutes.numerator,

@@ -1,7 +1,7 @@
 {{
     config(
         indexes=[
-            {'columns': ['metric_name', 'minute_index'], 'unique': True},
+            {'columns': ['series_id', 'minute_index'], 'unique': True},
         ],
         post_hook=['analyze {{ this }}'],
     )
@@ -10,7 +10,7 @@
 -- Each series' daily profile at the minutes this build judges, and how it moves from the
 -- minute before: what the trailing baseline carries a volume's level along.
 --
--- The profile of a minute is the metric over the 31 minutes around the same minute of day on
+-- The profile of a minute is the series over the 31 minutes around the same minute of day on
 -- the seven days before: past days only, each scaled to the typical day's level, and robust
 -- to unusual days (an incident, an outage) since it is their median (with one or two past
 -- days, the smaller of their steps is taken). Once two weeks exist it is the median of the same
@@ -35,7 +35,8 @@ build_window as (
 
 ),
 
-kept_minutes as (
+-- Not materialised: read twice below, each time through the index.
+kept_minutes as not materialized (
 
     select * from {{ ref('int_metric_minutes_kept') }}
 
@@ -47,36 +48,57 @@ kept_days as (
 
 ),
 
--- The minutes to profile (and the one before them), and the minutes around the same minutes of
--- day on the past days a profile reads: each metric and past day read as one index range.
-profile_inputs as (
+-- In a cycle: the minutes to profile (and the one before them), and the minutes around the same
+-- minutes of day on the past days a profile reads, each past day one range of the index.
+recomputed_ranges as (
 
-    select distinct
-        kept_minutes.metric_name,
-        kept_minutes.minute_index,
-        kept_minutes.numerator,
-        kept_minutes.denominator
+    select
+        {{ minute_number('build_window.recompute_from') }}
+        - past_days.days_back * {{ day }} - {{ profile_radius + 1 }} as first_index,
+        {{ minute_number('build_window.newest_minute_at') }}
+        - past_days.days_back * {{ day }} + {{ profile_radius }} as last_index
 
     from build_window
     cross join
         unnest(array[0, 1, 2, 3, 4, 5, 6, 7, 14]) as past_days (days_back)
-    inner join kept_minutes
-        on
-            build_window.is_from_scratch
-            or kept_minutes.minute_index between
-            {{ minute_number('build_window.recompute_from') }}
-            - past_days.days_back * {{ day }} - {{ profile_radius + 1 }}
-            and {{ minute_number('build_window.newest_minute_at') }}
-            - past_days.days_back * {{ day }} + {{ profile_radius }}
-    where not build_window.is_from_scratch or past_days.days_back = 0
+    where not build_window.is_from_scratch
 
 ),
 
--- The metric over the 31 minutes around each minute.
+-- A build from scratch reads every kept minute, a cycle the ranges above: two branches, not one
+-- join with an OR, which kept the planner from the index and read the whole table each cycle.
+profile_inputs as (
+
+    select
+        kept_minutes.series_id,
+        kept_minutes.minute_index,
+        kept_minutes.numerator,
+        kept_minutes.denominator
+
+    from kept_minutes
+    where (select build_window.is_from_scratch from build_window)
+
+    union all
+
+    select distinct
+        kept_minutes.series_id,
+        kept_minutes.minute_index,
+        kept_minutes.numerator,
+        kept_minutes.denominator
+
+    from recomputed_ranges
+    inner join kept_minutes
+        on
+            kept_minutes.minute_index
+            between recomputed_ranges.first_index and recomputed_ranges.last_index
+
+),
+
+-- The series over the 31 minutes around each minute.
 neighbourhoods as (
 
     select
-        metric_name,
+        series_id,
         minute_index,
         sum(denominator) over neighbourhood as denominator,
         sum(numerator) over neighbourhood::float8
@@ -84,7 +106,7 @@ neighbourhoods as (
 
     from profile_inputs
     window neighbourhood as (
-        partition by metric_name
+        partition by series_id
         order by minute_index
         range between {{ profile_radius }} preceding and {{ profile_radius }} following
     )
@@ -111,10 +133,10 @@ neighbourhood_steps as (
     from neighbourhoods
     left join kept_days
         on
-            neighbourhoods.metric_name = kept_days.metric_name
+            neighbourhoods.series_id = kept_days.series_id
             and neighbourhoods.minute_index / {{ day }} = kept_days.day_index
     window by_minute as (
-        partition by neighbourhoods.metric_name order by neighbourhoods.minute_index
+        partition by neighbourhoods.series_id order by neighbourhoods.minute_index
     )
 
 ),
@@ -123,7 +145,7 @@ neighbourhood_steps as (
 past_days as (
 
     select
-        metric_name,
+        series_id,
         minute_index,
         count(neighbourhood_value) over past_days as profile_days,
         array_agg(neighbourhood_value) over past_days as daily_values,
@@ -137,12 +159,12 @@ past_days as (
     from neighbourhood_steps
     window
         past_days as (
-            partition by metric_name, minute_index % {{ day }}
+            partition by series_id, minute_index % {{ day }}
             order by minute_index
             range between {{ week }} preceding and {{ day }} preceding
         ),
         past_weeks as (
-            partition by metric_name, minute_index % {{ week }}
+            partition by series_id, minute_index % {{ week }}
             order by minute_index
             range between {{ 2 * week }} preceding and {{ week }} preceding
         )
@@ -157,7 +179,7 @@ past_days as (
 profiles as (
 
     select
-        past_days.metric_name,
+        past_days.series_id,
         past_days.minute_index,
         past_days.profile_days,
         past_days.highest_step,
@@ -203,7 +225,7 @@ profiles as (
 profile_steps as (
 
     select
-        metric_name,
+        series_id,
         minute_index,
         profile_days,
         weekly_profile is not null as is_weekly,
@@ -225,7 +247,7 @@ profile_steps as (
         end as previous_profile
 
     from profiles
-    window by_minute as (partition by metric_name order by minute_index)
+    window by_minute as (partition by series_id order by minute_index)
 
 ),
 
@@ -237,7 +259,7 @@ profile_steps as (
 seasonal_final as (
 
     select
-        metric_name,
+        series_id,
         minute_index,
         profile_days,
         profile_value,
@@ -263,7 +285,7 @@ seasonal_final as (
 final as (
 
     select
-        seasonal_final.metric_name,
+        seasonal_final.series_id,
         seasonal_final.minute_index,
         seasonal_final.profile_days::integer as profile_days,
         seasonal_final.profile_value,

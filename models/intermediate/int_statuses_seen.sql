@@ -1,13 +1,4 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key='status',
-        full_refresh=false,
-        contract={'enforced': true},
-        on_schema_change='fail',
-    )
-}}
+{{ first_seen_config(['status']) }}
 
 -- Every status the inputs have had a transaction in, and the first minute it was seen. Each
 -- build adds the statuses of the minutes it reads; a status seen earlier keeps its first minute
@@ -29,34 +20,11 @@ seen_in_this_build as (
         min(minute_at) as first_seen_at
 
     from status_counts
-    where transaction_count > 0
+    where dimension_name = 'all' and transaction_count > 0
     group by status
 
 ),
 
-seen_before as (
-
-    {%- if is_incremental() %}
-        select * from {{ this }}
-    {%- else %}
-        select
-            null::text as status,
-            null::timestamptz as first_seen_at
-        where false
-    {%- endif %}
-
-),
-
-final as (
-
-    select
-        coalesce(seen_in_this_build.status, seen_before.status) as status,
-        least(seen_in_this_build.first_seen_at, seen_before.first_seen_at) as first_seen_at
-
-    from seen_in_this_build
-    full outer join seen_before
-        on seen_in_this_build.status = seen_before.status
-
-)
+{{ first_seen_kept(['status']) }}
 
 select * from final

@@ -5,7 +5,7 @@
     ])
 }}
 
--- Every change of severity per metric: ALERT when an episode first reaches a severity,
+-- Every change of severity per series: ALERT when an episode first reaches a severity,
 -- ESCALATION when it reaches a higher one, RECOVERY when the episode ends (recovery_minutes
 -- judged healthy minutes after its last anomalous one, see fct_metric_status). Severity only
 -- rises within an episode, so there is no de-escalation. alert_event_id (episode, event,
@@ -23,7 +23,7 @@ build_window as (
 
 metric_status as (
 
-    {{ latest_versions(ref('fct_metric_status'), ['metric_name', 'minute_at'],
+    {{ latest_versions(ref('fct_metric_status'), ['series_id', 'minute_at'],
         "minute_at >= (select recompute_from from build_window) - interval '1 minute'") }}
 
 ),
@@ -38,7 +38,7 @@ with_previous as (
         lag(episode_minutes, 1, 0) over by_minute as previous_episode_minutes
 
     from metric_status
-    window by_minute as (partition by metric_name order by minute_at)
+    window by_minute as (partition by series_id order by minute_at)
 
 ),
 
@@ -65,7 +65,10 @@ final as (
     select
         alert_episode_id || ':' || event_type || ':' || severity as alert_event_id,
         alert_episode_id as episode_id,
+        series_id,
         metric_name,
+        dimension_name,
+        dimension_value,
         minute_at,
         event_type,
         severity,
@@ -80,10 +83,12 @@ final as (
         case
             when event_type = 'RECOVERY'
                 then
-                    upper(metric_name) || ' recovered after ' || previous_episode_minutes
+                    {{ series_label('metric_name', 'dimension_name', 'dimension_value') }}
+                    || ' recovered after ' || previous_episode_minutes
                     || ' minutes (was ' || previous_severity || ')'
             else
-                upper(metric_name) || ' anomaly persisted for ' || episode_minutes || ' minutes'
+                {{ series_label('metric_name', 'dimension_name', 'dimension_value') }}
+                || ' anomaly persisted for ' || episode_minutes || ' minutes'
         end as message,
         baseline_mode,
         (select build_window.build_id from build_window) as build_id

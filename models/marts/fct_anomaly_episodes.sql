@@ -18,43 +18,43 @@ build_window as (
 
 ),
 
--- The earliest start of an episode that reaches into the window.
-episodes_from as (
+-- The episodes this build recomputed a minute of, and where each series' first of them began:
+-- its minutes are read from there, per series, so a long episode costs only its own minutes.
+episodes_in_window as (
+
+    select distinct
+        recomputed.episode_id,
+        recomputed.series_id,
+        recomputed.episode_started_at
+
+    from {{ ref('fct_metric_status') }} as recomputed
+    where
+        recomputed.build_id = (select build_window.build_id from build_window)
+        and recomputed.minute_at >= (select build_window.recompute_from from build_window)
+        and recomputed.episode_id is not null
+
+),
+
+episode_series as (
 
     select
-        coalesce(
-            min(recomputed.episode_started_at), max(build_window.recompute_from)
-        ) as minute_at
+        series_id,
+        min(episode_started_at) as started_at
 
-    from build_window
-    left join {{ ref('fct_metric_status') }} as recomputed
-        on
-            build_window.build_id = recomputed.build_id
-            and build_window.recompute_from <= recomputed.minute_at
+    from episodes_in_window
+    group by series_id
 
 ),
 
 metric_status as (
 
-    {{ latest_versions(ref('fct_metric_status'), ['metric_name', 'minute_at'],
-        "minute_at >= (select minute_at from episodes_from)") }}
+    {{ latest_versions_since(ref('fct_metric_status'), 'episode_series', 'started_at') }}
 
 ),
 
-metric_minutes as (
+metric_definitions as (
 
-    {{ latest_versions(ref('fct_metric_minutes'), ['metric_name', 'minute_at'],
-        "minute_at >= (select minute_at from episodes_from)") }}
-
-),
-
-episodes_in_window as (
-
-    select distinct metric_status.episode_id
-    from metric_status
-    inner join build_window
-        on metric_status.minute_at >= build_window.recompute_from
-    where metric_status.episode_id is not null
+    select * from {{ ref('int_metric_definitions_completed') }}
 
 ),
 
@@ -68,11 +68,11 @@ episode_minutes as (
 
     select
         metric_status.*,
-        metric_minutes.direction
+        metric_definitions.direction
 
     from metric_status
-    inner join metric_minutes
-        on metric_status.metric_minute_id = metric_minutes.metric_minute_id
+    inner join metric_definitions
+        on metric_status.metric_name = metric_definitions.metric_name
     where metric_status.episode_id in (select episodes_in_window.episode_id from episodes_in_window)
 
 ),
@@ -81,7 +81,10 @@ episodes as (
 
     select
         episode_id,
+        series_id,
         metric_name,
+        dimension_name,
+        dimension_value,
         min(direction) as direction,
         min(episode_started_at) as started_at,
         max(minute_at) as last_open_at,
@@ -98,7 +101,7 @@ episodes as (
         (array_agg(threshold order by minute_at))[1] as threshold_at_start
 
     from episode_minutes
-    group by episode_id, metric_name
+    group by episode_id, series_id, metric_name, dimension_name, dimension_value
 
 ),
 
@@ -106,7 +109,10 @@ final as (
 
     select
         episodes.episode_id,
+        episodes.series_id,
         episodes.metric_name,
+        episodes.dimension_name,
+        episodes.dimension_value,
         episodes.started_at,
         case
             when not episodes.is_ongoing then episodes.last_open_at + interval '1 minute'

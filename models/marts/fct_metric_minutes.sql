@@ -1,11 +1,11 @@
 {{
     versioned_table_config(indexes=[
-        {'columns': ['metric_name', 'minute_at', 'build_id'], 'unique': True},
+        {'columns': ['series_id', 'minute_at', 'build_id'], 'unique': True},
         {'columns': ['minute_at']},
     ])
 }}
 
--- One row per metric and minute with the baseline, threshold and verdict of the mode chosen by
+-- One row per series and minute with the baseline, threshold and verdict of the mode chosen by
 -- the `baseline_mode` var, one version per build that recomputed the minute (see
 -- build_state.sql): this build appends the minutes it recomputed.
 -- depends_on: {{ ref('int_metric_baselines_trailing') }}
@@ -38,8 +38,11 @@ scored_minutes as (
 final as (
 
     select
-        metric_name || '@' || {{ format_minute('minute_at') }} as metric_minute_id,
+        series_id || '@' || {{ format_minute('minute_at') }} as metric_minute_id,
+        series_id,
         metric_name,
+        dimension_name,
+        dimension_value,
         minute_at,
         minute_index,
         metric_kind,
@@ -64,6 +67,7 @@ final as (
         is_deviant,
         deviant_streak,
         is_outage,
+        is_sla_breach,
         profile_value,
         baseline_mode,
         (select build_window.build_id from build_window) as build_id

@@ -1,11 +1,11 @@
 {{
     versioned_table_config(indexes=[
-        {'columns': ['metric_name', 'minute_at', 'build_id'], 'unique': True},
+        {'columns': ['series_id', 'minute_at', 'build_id'], 'unique': True},
         {'columns': ['minute_at']},
     ])
 }}
 
--- Persistence per metric and minute.
+-- Persistence per series and minute.
 --
 -- consecutive_minutes is the prototype's measure: anomalous minutes in a row ending at this
 -- minute (gaps and islands: a run's minutes share minute_index minus their rank).
@@ -45,39 +45,42 @@ build_window as (
 
 ),
 
--- The episode each metric had open at the minute before the window, if any.
+-- The episode each series had open at the minute before the window, if any.
 open_episodes as (
 
     {%- if is_incremental() %}
         select
-            metric_name,
+            series_id,
             episode_started_at
 
-        from ({{ latest_versions(this, ['metric_name', 'minute_at'],
+        from ({{ latest_versions(this, ['series_id', 'minute_at'],
         "minute_at = (select recompute_from from build_window) - interval '1 minute'") }})
             as previous_minute
         where is_in_episode
     {%- else %}
         select
-            null::text as metric_name,
+            null::text as series_id,
             null::timestamptz as episode_started_at
         where false
     {%- endif %}
 
 ),
 
+-- The verdicts of the window's minutes, and of a series with an open episode those since the
+-- episode began: read per series, so that one long episode costs only its own minutes.
 metric_minutes as (
 
-    select verdicts.*
-    from ({{ latest_versions(ref('fct_metric_minutes'), ['metric_name', 'minute_at'],
-        "minute_at >= (select least(min(episode_started_at), max(build_window.recompute_from))
-            from build_window left join open_episodes on true)") }}) as verdicts
-    inner join build_window on true
-    left join open_episodes
-        on verdicts.metric_name = open_episodes.metric_name
-    where
-        verdicts.minute_at
-        >= coalesce(open_episodes.episode_started_at, build_window.recompute_from)
+    (
+        {{ latest_versions(ref('fct_metric_minutes'), ['series_id', 'minute_at'],
+            "minute_at >= (select recompute_from from build_window)") }}
+    )
+
+    union all
+
+    (
+        {{ latest_versions_since(ref('fct_metric_minutes'), 'open_episodes', 'episode_started_at',
+            "versions.minute_at < (select build_window.recompute_from from build_window)") }}
+    )
 
 ),
 
@@ -92,12 +95,12 @@ islands as (
     select
         *,
         minute_index - row_number() over (
-            partition by metric_name, is_anomalous
+            partition by series_id, is_anomalous
             order by minute_index
         ) as island_key,
         -- Judged healthy minutes so far: recovery is counted in these.
         count(*) filter (where has_window_data and not is_anomalous) over (
-            partition by metric_name
+            partition by series_id
             order by minute_index
             rows between unbounded preceding and current row
         ) as healthy_minutes_so_far,
@@ -114,14 +117,14 @@ runs as (
         case
             when is_anomalous
                 then row_number() over (
-                    partition by metric_name, is_anomalous, island_key
+                    partition by series_id, is_anomalous, island_key
                     order by minute_index
                 )
             else 0
         end::integer as consecutive_minutes,
         -- For an anomalous minute: judged healthy minutes since the previous anomalous one.
         healthy_minutes_so_far - lag(healthy_minutes_so_far) over (
-            partition by metric_name, is_anomalous
+            partition by series_id, is_anomalous
             order by minute_index
         ) as healthy_minutes_between
 
@@ -145,7 +148,7 @@ episode_starts as (
                 else 0
             end
         ) over (
-            partition by metric_name
+            partition by series_id
             order by minute_index
             rows between unbounded preceding and current row
         ) as episode_number
@@ -159,12 +162,12 @@ latest_anomalies as (
     select
         *,
         max(case when is_anomalous then minute_index end) over (
-            partition by metric_name
+            partition by series_id
             order by minute_index
             rows between unbounded preceding and current row
         ) as last_anomalous_index,
         max(case when is_anomalous then healthy_minutes_so_far end) over (
-            partition by metric_name
+            partition by series_id
             order by minute_index
             rows between unbounded preceding and current row
         ) as healthy_minutes_at_last_anomaly
@@ -183,10 +186,10 @@ episodes as (
             or healthy_minutes_so_far - healthy_minutes_at_last_anomaly < {{ recovery }}
         ) as is_in_episode,
         min(case when is_anomalous then minute_index end) over (
-            partition by metric_name, episode_number
+            partition by series_id, episode_number
         ) as episode_start_index,
         min(case when is_anomalous then minute_at end) over (
-            partition by metric_name, episode_number
+            partition by series_id, episode_number
         ) as episode_start_at
 
     from latest_anomalies
@@ -221,7 +224,7 @@ counted_gaps as (
 
     from episodes
     window episode_before as (
-        partition by metric_name, episode_number
+        partition by series_id, episode_number
         order by minute_index
         rows between unbounded preceding and 1 preceding
     )
@@ -247,13 +250,14 @@ onsets as (
         {%- else %}
             sum(counted_with_gap) over episode_so_far as counted_minutes,
         {%- endif %}
-        count(*) filter (where is_outage) over episode_so_far as outage_minutes_so_far
+        count(*) filter (where is_outage) over episode_so_far as outage_minutes_so_far,
+        count(*) filter (where is_sla_breach) over episode_so_far as sla_minutes_so_far
 
     from counted_gaps
     window
-        episode as (partition by metric_name, episode_number),
+        episode as (partition by series_id, episode_number),
         episode_so_far as (
-            partition by metric_name, episode_number
+            partition by series_id, episode_number
             order by minute_index
             rows between unbounded preceding and current row
         )
@@ -268,7 +272,8 @@ persistence as (
             when is_in_episode then episode_start_index - onset_index + counted_minutes
             else 0
         end::integer as episode_minutes,
-        case when is_in_episode then outage_minutes_so_far else 0 end::integer as outage_minutes
+        case when is_in_episode then outage_minutes_so_far else 0 end::integer as outage_minutes,
+        case when is_in_episode then sla_minutes_so_far else 0 end::integer as sla_minutes
 
     from onsets
 
@@ -291,6 +296,13 @@ severities as (
             where
                 persistence.episode_minutes >= severity_levels.min_episode_minutes
                 or persistence.outage_minutes >= severity_levels.min_outage_minutes
+                -- latency_sla_minutes above the SLA earn the first tier above HEALTHY.
+                or persistence.sla_minutes >= {{ setting('latency_sla_minutes') | int }}
+                and severity_levels.severity_rank = (
+                    select min(first_tier.severity_rank) as first_rank
+                    from severity_levels as first_tier
+                    where first_tier.severity_rank > 0
+                )
             order by severity_levels.severity_rank desc
             limit 1
         ) as earned
@@ -301,7 +313,10 @@ final as (
 
     select
         severities.metric_minute_id,
+        severities.series_id,
         severities.metric_name,
+        severities.dimension_name,
+        severities.dimension_value,
         severities.minute_at,
         severities.minute_index,
         severities.value,
@@ -320,7 +335,7 @@ final as (
         case
             when severities.is_in_episode
                 then
-                    severities.metric_name || '@'
+                    severities.series_id || '@'
                     || {{ format_minute('severities.episode_start_at') }}
         end as episode_id,
         case

@@ -18,6 +18,8 @@ renamed as (
         date_trunc('minute', observed_at, 'UTC') as minute_at,
         lower(trim(status)) as status,
         transaction_count,
+        lower(trim(dimension_name)) as dimension_name,
+        trim(dimension_value) as dimension_value,
         load_id,
         loaded_at
 

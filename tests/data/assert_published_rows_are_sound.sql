@@ -2,7 +2,7 @@
 
 -- The check every scheduler cycle runs before it publishes, in one query over the rows the
 -- running build wrote (`txmon run` runs the fine-grained tests on a longer cadence, `dbt build`
--- runs them all): each key once, no key or verdict missing, the minutes of each metric
+-- runs them all): each key once, no key or verdict missing, the minutes of each series
 -- contiguous, severities known.
 
 {#- A partial build (dbt build --select +fct_metric_minutes) may not have made every fact table
@@ -85,7 +85,7 @@ severity_levels as (
 minute_spans as (
 
     select
-        metric_name,
+        series_id,
         count(*) as minute_rows,
         count(distinct minute_at) as distinct_minutes,
         extract(epoch from max(minute_at) - min(minute_at)) / 60 + 1 as expected_minutes,
@@ -94,14 +94,14 @@ minute_spans as (
         ) as rows_missing_a_verdict
 
     from new_minutes
-    group by metric_name
+    group by series_id
 
 ),
 
 status_keys as (
 
     select
-        new_statuses.metric_name,
+        new_statuses.series_id,
         count(*) - count(distinct new_statuses.minute_at) as duplicated_minutes,
         count(*) filter (
             where
@@ -114,7 +114,7 @@ status_keys as (
     from new_statuses
     left join severity_levels
         on new_statuses.severity = severity_levels.severity
-    group by new_statuses.metric_name
+    group by new_statuses.series_id
 
 ),
 
@@ -122,7 +122,7 @@ violations as (
 
     select
         'metric minutes not one per minute' as problem,
-        metric_name as subject
+        series_id as subject
     from minute_spans
     where minute_rows <> expected_minutes or distinct_minutes <> minute_rows
 
@@ -130,7 +130,7 @@ violations as (
 
     select
         'metric minutes without a verdict' as problem,
-        metric_name as subject
+        series_id as subject
     from minute_spans
     where rows_missing_a_verdict > 0
 
@@ -138,7 +138,7 @@ violations as (
 
     select
         'status minutes duplicated' as problem,
-        metric_name as subject
+        series_id as subject
     from status_keys
     where duplicated_minutes > 0
 
@@ -146,7 +146,7 @@ violations as (
 
     select
         'status out of range' as problem,
-        metric_name as subject
+        series_id as subject
     from status_keys
     where rows_out_of_range > 0
 

@@ -50,6 +50,8 @@ NOTIFICATION = Notification(
 EXPECTED_PAYLOAD = {
     "dedup_key": "failed_rate@2025-07-15T12:47Z:ESCALATION:WARNING",
     "metric_name": "failed_rate",
+    "dimension": "all",
+    "dimension_value": "all",
     "episode_id": "failed_rate@2025-07-15T12:47Z",
     "event_type": "ESCALATION",
     "severity": "WARNING",

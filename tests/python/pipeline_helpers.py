@@ -16,11 +16,11 @@ from txmon.pipeline import dbt as pipeline
 
 # Each public view with the columns that order its rows.
 PUBLIC_VIEWS = {
-    "metric_minutes": "metric_name, minute_at",
-    "metric_status": "metric_name, minute_at",
+    "metric_minutes": "metric_minute_id",
+    "metric_status": "metric_minute_id",
     "anomaly_episodes": "episode_id",
     "alert_events": "alert_event_id",
-    "current_status": "metric_name",
+    "current_status": "metric_name, dimension, dimension_value",
     "incident_episodes": "episode_id",
     "incidents": "incident_id",
     "incident_events": "incident_event_id",
@@ -36,20 +36,37 @@ def snapshot(url: str) -> dict[str, list[tuple[Any, ...]]]:
         }
 
 
-def insert_counts(url: str, minutes: Iterable[tuple[datetime, dict[str, int]]]) -> None:
-    """Write minutes straight into the raw table, as any other writer may."""
+def copy_into_raw(url: str, table: str, columns: str, rows: Iterable[tuple[Any, ...]]) -> None:
+    """Write rows straight into one of the raw tables, as any other writer may."""
     with connect(url) as conn:
         ensure_raw_tables(conn)
     with (
         connect(url) as conn,
-        conn.cursor().copy(
-            f"copy {RAW_SCHEMA}.transaction_counts (observed_at, status, transaction_count)"
-            " from stdin"
-        ) as copy,
+        conn.cursor().copy(f"copy {RAW_SCHEMA}.{table} ({columns}) from stdin") as copy,
     ):
-        for minute, counts in minutes:
-            for status, count in counts.items():
-                copy.write_row((minute, status, count))
+        for row in rows:
+            copy.write_row(row)
+
+
+def insert_counts(url: str, minutes: Iterable[tuple[datetime, dict[str, int]]]) -> None:
+    """Write per-minute counts by status into the raw table."""
+    rows = (
+        (minute, status, count) for minute, counts in minutes for status, count in counts.items()
+    )
+    copy_into_raw(url, "transaction_counts", "observed_at, status, transaction_count", rows)
+
+
+def insert_transactions(
+    url: str, transactions: Iterable[tuple[str, datetime, str, str | None, str | None]]
+) -> None:
+    """Write transactions (id, created_at, status, acquirer, card_type) into the raw table,
+    each for an amount of 10."""
+    rows = (
+        (transaction_id, created_at, status, 10, acquirer, card_type)
+        for transaction_id, created_at, status, acquirer, card_type in transactions
+    )
+    columns = "transaction_id, created_at, status, amount, acquirer, card_type"
+    copy_into_raw(url, "transactions", columns, rows)
 
 
 class Builder:

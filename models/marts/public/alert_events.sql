@@ -15,6 +15,8 @@ final as (
         fct_alert_events.alert_event_id,
         fct_alert_events.episode_id,
         fct_alert_events.metric_name,
+        fct_alert_events.dimension_name as dimension,
+        fct_alert_events.dimension_value,
         fct_alert_events.minute_at,
         fct_alert_events.event_type,
         fct_alert_events.severity,

@@ -14,6 +14,8 @@ final as (
     select
         fct_anomaly_episodes.episode_id,
         fct_anomaly_episodes.metric_name,
+        fct_anomaly_episodes.dimension_name as dimension,
+        fct_anomaly_episodes.dimension_value,
         fct_anomaly_episodes.started_at,
         fct_anomaly_episodes.ended_at,
         fct_anomaly_episodes.last_anomalous_at,

@@ -40,6 +40,8 @@ final as (
 
     select
         metric_minutes.metric_name,
+        metric_minutes.dimension_name as dimension,
+        metric_minutes.dimension_value,
         coalesce(
             metric_definitions.short_name,
             {{ status_rate_short_name('metric_status.metric_name') }}

@@ -37,6 +37,8 @@ member_events as (
         incident_episodes.incident_id,
         alert_events.episode_id,
         alert_events.metric_name,
+        alert_events.dimension,
+        alert_events.dimension_value,
         alert_events.minute_at,
         alert_events.event_type,
         alert_events.severity,
@@ -68,12 +70,16 @@ worst_so_far as (
     window
         in_order as (
             partition by incident_id
-            order by minute_at asc, severity_rank desc, metric_name asc
+            order by
+                minute_at asc, severity_rank desc, metric_name asc, dimension asc,
+                dimension_value asc
             rows unbounded preceding
         ),
         before_it as (
             partition by incident_id
-            order by minute_at asc, severity_rank desc, metric_name asc
+            order by
+                minute_at asc, severity_rank desc, metric_name asc, dimension asc,
+                dimension_value asc
             rows between unbounded preceding and 1 preceding
         )
 
@@ -84,6 +90,8 @@ raises as (
     select
         worst_so_far.incident_id,
         worst_so_far.metric_name,
+        worst_so_far.dimension,
+        worst_so_far.dimension_value,
         worst_so_far.minute_at,
         case when worst_so_far.previous_worst_rank = 0 then 'ALERT' else 'ESCALATION' end
             as event_type,
@@ -109,6 +117,8 @@ closings as (
     select distinct on (incidents.incident_id)
         incidents.incident_id,
         member_events.metric_name,
+        member_events.dimension,
+        member_events.dimension_value,
         incidents.closed_at as minute_at,
         'RECOVERY' as event_type,
         'HEALTHY' as severity,
@@ -124,7 +134,12 @@ closings as (
             incidents.incident_id = member_events.incident_id
             and member_events.event_type = 'RECOVERY'
     where incidents.closed_at is not null
-    order by incidents.incident_id asc, member_events.minute_at desc, member_events.metric_name asc
+    order by
+        incidents.incident_id asc,
+        member_events.minute_at desc,
+        member_events.metric_name asc,
+        member_events.dimension asc,
+        member_events.dimension_value asc
 
 ),
 
@@ -145,15 +160,19 @@ member_lists as (
         incident_events.event_type,
         incident_events.severity,
         string_agg(
-            member_worst.metric_name || ' ' || member_worst.severity, ', '
-            order by member_worst.severity_rank desc, member_worst.metric_name asc
+            member_worst.series_id || ' ' || member_worst.severity, ', '
+            order by member_worst.severity_rank desc, member_worst.series_id asc
         ) as members
 
     from incident_events
     cross join
         lateral (
             select distinct on (member_events.episode_id)
-                member_events.metric_name,
+                {{ series_id(
+                    'member_events.metric_name',
+                    'member_events.dimension',
+                    'member_events.dimension_value'
+                ) }} as series_id,
                 member_events.severity,
                 member_events.severity_rank
             from member_events
@@ -174,6 +193,8 @@ final as (
         || incident_events.severity as incident_event_id,
         incident_events.incident_id,
         incident_events.metric_name,
+        incident_events.dimension,
+        incident_events.dimension_value,
         incident_events.minute_at,
         incident_events.event_type,
         incident_events.severity,

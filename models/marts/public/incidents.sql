@@ -36,8 +36,9 @@ incident_spans as (
         max(peak_severity_rank) as worst_severity_rank,
         count(*)::integer as member_count,
         string_agg(
-            metric_name || ' ' || peak_severity, ', '
-            order by peak_severity_rank desc, metric_name asc
+            {{ series_id('metric_name', 'dimension', 'dimension_value') }} || ' ' || peak_severity,
+            ', '
+            order by peak_severity_rank desc, metric_name asc, dimension asc, dimension_value asc
         ) as members
 
     from incident_episodes

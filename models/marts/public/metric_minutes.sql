@@ -14,6 +14,8 @@ final as (
     select
         fct_metric_minutes.metric_minute_id,
         fct_metric_minutes.metric_name,
+        fct_metric_minutes.dimension_name as dimension,
+        fct_metric_minutes.dimension_value,
         fct_metric_minutes.minute_at,
         fct_metric_minutes.minute_index,
         fct_metric_minutes.metric_kind,

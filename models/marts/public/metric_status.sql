@@ -14,6 +14,8 @@ final as (
     select
         fct_metric_status.metric_minute_id,
         fct_metric_status.metric_name,
+        fct_metric_status.dimension_name as dimension,
+        fct_metric_status.dimension_value,
         fct_metric_status.minute_at,
         fct_metric_status.minute_index,
         fct_metric_status.value,

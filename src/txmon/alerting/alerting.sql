@@ -50,6 +50,11 @@ begin
 end
 $$;
 
+-- Logs written before series were cut by dimension hold only series of all transactions.
+alter table {schema}.alert_log add column if not exists dimension text not null default 'all';
+alter table {schema}.alert_log
+    add column if not exists dimension_value text not null default 'all';
+
 create index if not exists alert_log_pending_idx
     on {schema}.alert_log (next_attempt_at) where status = 'pending';
 -- The sender's per-episode ordering check looks for an earlier pending row of the same episode.

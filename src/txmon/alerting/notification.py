@@ -19,6 +19,8 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, Protocol
 
+from txmon.core.formatting import series_id, series_label
+
 # A secret shorter than this is not looked for in messages: it would blank out ordinary words.
 _MIN_REDACTED_LENGTH = 4
 
@@ -40,6 +42,19 @@ class Notification:
     threshold: float | None
     baseline: float | None
     message: str
+    # The series' cut: `all` for all transactions, or a monitored dimension and its value.
+    dimension: str = "all"
+    dimension_value: str = "all"
+
+    @property
+    def subject(self) -> str:
+        """The metric, and the dimension's value when the series is one value's."""
+        return series_id(self.metric_name, self.dimension, self.dimension_value)
+
+    @property
+    def label(self) -> str:
+        """How messages name the series: the metric in capitals (as the models' messages do)."""
+        return series_label(self.metric_name, self.dimension, self.dimension_value)
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Notification:

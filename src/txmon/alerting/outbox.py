@@ -50,12 +50,13 @@ _EVENTS_SQL = {
     "incident": f"""
 select incident_event_id as dedup_key, metric_name, incident_id as episode_id, event_type,
        severity, previous_severity, minute_at, incident_minutes as episode_minutes, value,
-       threshold, baseline, message
+       threshold, baseline, message, dimension, dimension_value
 from {PUBLIC_SCHEMA}.incident_events
 """,
     "episode": f"""
 select alert_event_id as dedup_key, metric_name, episode_id, event_type, severity,
-       previous_severity, minute_at, episode_minutes, value, threshold, baseline, message
+       previous_severity, minute_at, episode_minutes, value, threshold, baseline, message,
+       dimension, dimension_value
 from {PUBLIC_SCHEMA}.alert_events
 """,
 }
@@ -95,7 +96,7 @@ select distinct on (dedup_key)
        paged_id || ':REMINDER:' || (minutes_urgent / %(interval)s) as dedup_key,
        metric_name, paged_id as episode_id, 'REMINDER' as event_type, severity,
        severity as previous_severity, minute_at, episode_minutes, value, threshold, baseline,
-       '' as message
+       '' as message, dimension, dimension_value
 from due
 where minutes_urgent > 0 and minutes_urgent %% %(interval)s = 0
 order by dedup_key, severity_rank desc, metric_name
@@ -139,9 +140,8 @@ def candidate_notifications(conn: psycopg.Connection, rules: Rules) -> list[Noti
         sql = _REMINDERS_SQL.format(unit=unit, join=join, schema=PUBLIC_SCHEMA)
         for reminder in dict_rows(conn, sql, params):
             length = format_minutes(reminder["episode_minutes"])
-            reminder["message"] = (
-                f"{reminder['metric_name'].upper()} still {reminder['severity']} after {length}"
-            )
+            label = Notification.from_row(reminder).label
+            reminder["message"] = f"{label} still {reminder['severity']} after {length}"
             rows.append(reminder)
     notifications = [Notification.from_row(row) for row in rows]
     return sorted(notifications, key=lambda n: (n.minute_at, n.dedup_key))

@@ -82,7 +82,7 @@ def render_text(notification: Notification) -> str:
     if n.previous_severity:
         details.append(f"was {n.previous_severity}")
     return one_line(
-        f"[{n.severity}] {n.metric_name} {n.event_type} at {format_minute_label(n.minute_at)}: "
+        f"[{n.severity}] {n.subject} {n.event_type} at {format_minute_label(n.minute_at)}: "
         f"{n.message} ({', '.join(details)})"
     )
 
@@ -93,6 +93,8 @@ def notification_payload(notification: Notification) -> dict[str, Any]:
     return {
         "dedup_key": n.dedup_key,
         "metric_name": n.metric_name,
+        "dimension": n.dimension,
+        "dimension_value": n.dimension_value,
         "episode_id": n.episode_id,
         "event_type": n.event_type,
         "severity": n.severity,
@@ -133,7 +135,7 @@ def _facts(notification: Notification) -> list[tuple[str, str]]:
     n = notification
     return [
         ("Severity", _severity_change(n)),
-        ("Metric", n.metric_name),
+        ("Metric", n.subject),
         ("Event", n.event_type),
         ("Minute (UTC)", format_minute_label(n.minute_at)),
         ("Minutes", _minutes(n)),
@@ -143,7 +145,7 @@ def _facts(notification: Notification) -> list[tuple[str, str]]:
 
 def _headline(notification: Notification) -> str:
     n = notification
-    return one_line(f"{n.severity} {n.metric_name} {n.event_type}")
+    return one_line(f"{n.severity} {n.subject} {n.event_type}")
 
 
 def slack_message(notification: Notification) -> dict[str, Any]:
@@ -218,7 +220,7 @@ def teams_message(notification: Notification) -> dict[str, Any]:
 
 def email_subject(notification: Notification) -> str:
     n = notification
-    return one_line(f"[txmon] {n.severity} {n.metric_name} {n.event_type}")
+    return one_line(f"[txmon] {n.severity} {n.subject} {n.event_type}")
 
 
 def email_body(notification: Notification) -> str:
@@ -226,7 +228,7 @@ def email_body(notification: Notification) -> str:
     n = notification
     rows = [
         ("Severity", _severity_change(n)),
-        ("Metric", n.metric_name),
+        ("Metric", n.subject),
         ("Event", n.event_type),
         ("Minute (UTC)", format_utc(n.minute_at)),
         ("Minutes", _minutes(n)),

@@ -181,9 +181,10 @@ def generate(
     """
     from txmon.console.progress import progress, stderr_console
     from txmon.lab import generate as generator
+    from txmon.lab import generated_files
 
     if output != STDOUT:
-        refuse_to_overwrite(Path(output), generator.labels_path(Path(output)), force=force)
+        refuse_to_overwrite(Path(output), generated_files.labels_path(Path(output)), force=force)
     # The generator works in naive UTC minutes.
     start = start.astimezone(UTC).replace(tzinfo=None)
     options = {
@@ -204,7 +205,7 @@ def generate(
     minutes = generator.total_minutes(config.days)
     if output == STDOUT:
         stream = click.get_text_stream("stdout")
-        write = generator.write_events if events else generator.write_counts
+        write = generated_files.write_events if events else generated_files.write_counts
         # stdout carries the data: a line in a log goes to stderr, as the summary does.
         with progress("generating", total=minutes, unit="minutes", log=stderr_console()) as meter:
             tally = write(stream, config, meter.update)
@@ -218,7 +219,7 @@ def generate(
         return
     try:
         with progress(f"generating {output}", total=minutes, unit="minutes") as meter:
-            summary = generator.write_csv(
+            summary = generated_files.write_csv(
                 Path(output), config, events=events, overwrite=force, on_minute=meter.update
             )
     except FileExistsError as error:

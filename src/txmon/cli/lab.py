@@ -92,13 +92,27 @@ def _history_lengths(days: str) -> list[float]:
     show_default=True,
     help="Also POST /transactions for this many seconds while the scheduler runs every 10 s.",
 )
-def bench(days: str, cycles: int, ingest_mb: float, sustained: float) -> None:
+@click.option(
+    "--many-series",
+    "series_days",
+    type=FiniteFloat(min=0),
+    default=0.0,
+    show_default=True,
+    help="Also time this many days of transactions with 4 dimensions and about 250 values"
+    " (about 1,500 series): full build, cycle, and the series one server keeps up with.",
+)
+def bench(days: str, cycles: int, ingest_mb: float, sustained: float, series_days: float) -> None:
     """Time load, full build and one live cycle as history grows; print the figures."""
     from txmon.core.paths import private_dir, txmon_home
     from txmon.db.connection import database_url
     from txmon.lab.speed import run_bench
 
     run_bench(click.echo, _history_lengths(days), cycles)
+    if series_days:
+        from txmon.lab.many_series import report_many_series
+
+        folder = private_dir(txmon_home() / "bench")
+        report_many_series(database_url(), series_days, max(cycles, 3), folder, click.echo)
     if ingest_mb:
         from txmon.lab.ingest_speed import ingest_throughput
 

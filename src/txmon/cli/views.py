@@ -68,15 +68,18 @@ def monitor(as_json: bool) -> None:
 @click.command(cls=VerdictCommand, context_settings=CONTEXT, epilog=VERDICT_EPILOG)
 def status() -> None:
     """The current status as a readable table, and the overall verdict."""
-    from txmon.console.tables import status_table
+    from txmon.console.tables import breaking_table, status_table
     from txmon.db.connection import connect
-    from txmon.pipeline.views import current_status, late_data, worst_severity
+    from txmon.pipeline.views import breaking_series, current_status, late_data, worst_severity
 
     with connect() as conn:
         statuses = current_status(conn)
+        breaking = breaking_series(conn)
         late = late_data(conn)
-    worst = worst_severity(statuses)
+    worst = worst_severity(statuses + breaking)
     click.echo(status_table(statuses))
+    if breaking:
+        click.echo("\n" + breaking_table(breaking))
     click.echo(f"\noverall: {worst}")
     if late is not None:
         click.echo(f"needs a full refresh: {late.message()}")

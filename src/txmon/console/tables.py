@@ -53,6 +53,8 @@ def render_table(header: Sequence[str], rows: Sequence[Sequence[str]], right: se
 
 def status_table(statuses: Sequence[MetricStatus]) -> str:
     """`txmon status`: one line per metric, under the minute and the baseline model."""
+    if not statuses:
+        return "No series of all transactions: only counts by a dimension's value were loaded."
     header = ("metric", "value", "judged", "baseline", "threshold", "minutes", "severity")
     rows = [
         (
@@ -72,6 +74,27 @@ def status_table(statuses: Sequence[MetricStatus]) -> str:
     return title + "\n" + render_table(header, rows, right={1, 2, 3, 4, 5})
 
 
+def breaking_table(statuses: Sequence[MetricStatus]) -> str:
+    """Where it is breaking: the dimension values' series whose episode has reached a
+    severity at the latest minute, worst first."""
+    if not statuses:
+        return "No dimension value is anomalous."
+    header = ("dimension", "value", "metric", "value now", "baseline", "minutes", "severity")
+    rows = [
+        (
+            status.dimension,
+            status.dimension_value,
+            status.metric_name,
+            format_value(status.metric_name, status.value),
+            format_value(status.metric_name, status.baseline),
+            str(status.episode_minutes),
+            status.severity,
+        )
+        for status in statuses
+    ]
+    return "Where it is breaking\n" + render_table(header, rows, right={3, 4, 5})
+
+
 def _when(moment: datetime | None) -> str:
     return format_minute(moment)[:16] if moment else "ongoing"
 
@@ -83,7 +106,7 @@ def episodes_table(episodes: Sequence[Episode]) -> str:
     header = ("metric", "started (UTC)", "ended (UTC)", "minutes", "peak", "peak value")
     rows = [
         (
-            episode.metric_name,
+            episode.subject,
             _when(episode.started_at),
             _when(episode.ended_at),
             str(episode.minutes),

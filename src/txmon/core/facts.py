@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
+from pathlib import Path
 from typing import Literal, get_args
 
 from txmon.core.errors import TxmonError
@@ -87,6 +88,22 @@ def severity_levels() -> tuple[SeverityLevel, ...]:
             for row in csv.DictReader(handle)
         ]
     return tuple(sorted(levels, key=lambda level: level.rank))
+
+
+DIMENSIONS_SEED = "monitored_dimensions.csv"
+
+
+def monitored_dimensions() -> tuple[str, ...]:
+    """The dimensions of `seeds/monitored_dimensions.csv`: the names a counts file's dimension
+    column and an API item's `dimension` may have. Read again when the seed was edited."""
+    path = dbt_project_dir() / "seeds" / DIMENSIONS_SEED
+    return _dimensions_in(path, path.stat().st_mtime_ns)
+
+
+@cache
+def _dimensions_in(path: Path, modified_ns: int) -> tuple[str, ...]:
+    with path.open(newline="") as handle:
+        return tuple(sorted(row["dimension_name"] for row in csv.DictReader(handle)))
 
 
 def severity_order() -> tuple[str, ...]:

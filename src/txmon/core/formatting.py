@@ -35,6 +35,22 @@ def format_value(metric_name: str, value: float | None) -> str:
     return f"{number:.2f}"
 
 
+def series_id(metric_name: str, dimension: str, dimension_value: str) -> str:
+    """A series' id, as the models write it (macros/monitoring/series.sql): `failed_rate` for
+    all transactions (dimension `all`), `failed_rate[acquirer=stone]` for one acquirer's."""
+    return metric_name + _cut(dimension, dimension_value)
+
+
+def series_label(metric_name: str, dimension: str, dimension_value: str) -> str:
+    """How a message names a series, as the models' messages do: `FAILED_RATE [acquirer=stone]`."""
+    cut = _cut(dimension, dimension_value)
+    return metric_name.upper() + (f" {cut}" if cut else "")
+
+
+def _cut(dimension: str, dimension_value: str) -> str:
+    return "" if dimension == "all" else f"[{dimension}={dimension_value}]"
+
+
 def as_utc(moment: datetime) -> datetime:
     """The moment in UTC; a naive datetime is taken to be UTC already."""
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

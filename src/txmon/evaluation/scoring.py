@@ -187,7 +187,7 @@ def score_label(
     matching = [
         episode
         for episode in episodes
-        if episode.metric_name == label.metric
+        if episode.subject == label.metric
         and overlaps(episode, label.start, label.end + LABEL_SLACK)
     ]
     ids = {episode.episode_id for episode in matching}

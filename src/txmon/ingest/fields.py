@@ -25,6 +25,8 @@ from functools import lru_cache, partial
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+from txmon.core.facts import DIMENSIONS_SEED, monitored_dimensions
+
 MAX_STATUS_CHARS = 64
 MAX_ID_CHARS = 128
 MAX_TEXT_CHARS = 256
@@ -59,6 +61,10 @@ TIMESTAMP_SHAPE = re.compile(
     re.ASCII | re.IGNORECASE,
 )
 _STATUS = re.compile(r"[\w.\- ]+")  # \w: letters and digits of any script, and '_'
+_DIMENSION = re.compile(r"[a-z][a-z0-9_]*")
+# Names a counts file's extra column cannot have: the other columns', and `all`, which names
+# the series of all transactions.
+RESERVED_DIMENSIONS = frozenset({"all", "timestamp", "status", "count", "dimension"})
 # The API's schema for a status, a subset of the rule above that every JSON Schema engine reads
 # alike (ECMA-262 \w is ASCII only; lower-casing some non-ASCII letters changes them).
 STATUS_SCHEMA_PATTERN = r"^[A-Za-z0-9_. -]*[A-Za-z0-9_.-][A-Za-z0-9_. -]*$"
@@ -172,13 +178,7 @@ def _non_negative_int(name: str, value: str, maximum: int) -> int:
 
 def parse_transaction_id(text: str) -> str:
     """A transaction id: trimmed, not empty, at most MAX_ID_CHARS characters of text."""
-    value = text.strip()
-    if not value:
-        raise InvalidValue("empty transaction_id")
-    if len(value) > MAX_ID_CHARS:
-        raise InvalidValue(f"transaction_id is longer than {MAX_ID_CHARS} characters")
-    _check_text("transaction_id", value)
-    return value
+    return _required_text("transaction_id", text, MAX_ID_CHARS)
 
 
 def parse_amount(text: str) -> Decimal:
@@ -210,6 +210,43 @@ def parse_optional(name: str, text: str) -> str | int | None:
         return _non_negative_int(name, value, INTEGER_MAX)
     if len(value) > MAX_TEXT_CHARS:
         raise InvalidValue(f"{name} is longer than {MAX_TEXT_CHARS} characters")
+    _check_text(name, value)
+    return value
+
+
+def parse_dimension(text: str) -> str:
+    """A dimension's name (a counts file's column header, lower-cased like every header, or an
+    API item's `dimension`): one of the monitored_dimensions seed; `all` names the series of
+    all transactions and cannot be one."""
+    value = text.strip()
+    if not _DIMENSION.fullmatch(value) or len(value) > MAX_STATUS_CHARS:
+        raise InvalidValue(
+            f"dimension {quoted(text.strip())} must be letters, digits and '_', starting with a"
+            f" letter, at most {MAX_STATUS_CHARS} characters"
+        )
+    if value in RESERVED_DIMENSIONS:
+        raise InvalidValue(f"{value!r} cannot be a dimension's name")
+    known = monitored_dimensions()
+    if value not in known:
+        raise InvalidValue(
+            f"{quoted(value)} is not a monitored dimension ({', '.join(known)}; add it to"
+            f" seeds/{DIMENSIONS_SEED} to monitor counts by it)"
+        )
+    return value
+
+
+def parse_dimension_value(text: str) -> str:
+    """A dimension's value (an acquirer, an auth code): trimmed text, not empty, at most
+    MAX_TEXT_CHARS characters. Leading zeros stay (auth code 05 is not 5)."""
+    return _required_text("dimension value", text, MAX_TEXT_CHARS)
+
+
+def _required_text(name: str, text: str, maximum: int) -> str:
+    value = text.strip()
+    if not value:
+        raise InvalidValue(f"empty {name}")
+    if len(value) > maximum:
+        raise InvalidValue(f"{name} is longer than {maximum} characters")
     _check_text(name, value)
     return value
 
@@ -251,11 +288,15 @@ def _optional(name: str, sql_type: str = "text") -> Field:
     return Field(name, name, sql_type, False, partial(parse_optional, name))
 
 
-# Per-minute counts by status: txmon_raw.transaction_counts.
+# Per-minute counts by status, by a dimension's value, or by both: txmon_raw.transaction_counts.
+# A row needs a status or a dimension (a counts file names its dimension in its header, as
+# `timestamp,auth_code,count`; an API item as `dimension` and `dimension_value`).
 COUNTS_FIELDS: tuple[Field, ...] = (
     Field("timestamp", "observed_at", "timestamp with time zone", True, parse_timestamp),
-    Field("status", "status", "text", True, parse_status),
+    Field("status", "status", "text", False, parse_status),
     Field("count", "transaction_count", "bigint", True, parse_count),
+    Field("dimension", "dimension_name", "text", False, parse_dimension),
+    Field("dimension_value", "dimension_value", "text", False, parse_dimension_value),
 )
 # Single transactions: txmon_raw.transactions. The required fields come first.
 EVENTS_FIELDS: tuple[Field, ...] = (
@@ -274,7 +315,9 @@ FIELDS: dict[Shape, tuple[Field, ...]] = {"counts": COUNTS_FIELDS, "events": EVE
 # The raw table of each shape, in RAW_SCHEMA.
 TABLES: dict[Shape, str] = {"counts": "transaction_counts", "events": "transactions"}
 
-COUNTS_COLUMNS = tuple(field.name for field in COUNTS_FIELDS)
+DIMENSION_FIELDS = ("dimension", "dimension_value")
+# The plain counts header, by status only.
+COUNTS_COLUMNS = tuple(field.name for field in COUNTS_FIELDS if field.name not in DIMENSION_FIELDS)
 EVENTS_REQUIRED = tuple(field.name for field in EVENTS_FIELDS if field.required)
 EVENTS_OPTIONAL = tuple(field.name for field in EVENTS_FIELDS if not field.required)
 # Where each shape's rows hold their time, and which field that is.
@@ -285,8 +328,10 @@ TIME_INDEX: dict[Shape, int] = {
 TIME_FIELD: dict[Shape, str] = {shape: FIELDS[shape][TIME_INDEX[shape]].name for shape in SHAPES}
 TIME_COLUMN: dict[Shape, str] = {shape: FIELDS[shape][TIME_INDEX[shape]].column for shape in SHAPES}
 EXPECTED_HEADERS = (
-    f"expected '{','.join(COUNTS_COLUMNS)}' (counts) or '{','.join(EVENTS_REQUIRED)}' "
-    f"plus any of '{','.join(EVENTS_OPTIONAL)}' (events), in any order"
+    f"expected '{','.join(COUNTS_COLUMNS)}' (counts), 'timestamp,<dimension>,count' or"
+    f" 'timestamp,status,<dimension>,count' (counts by a dimension's value, e.g. auth_code) or"
+    f" '{','.join(EVENTS_REQUIRED)}' plus any of '{','.join(EVENTS_OPTIONAL)}' (events),"
+    " in any order"
 )
 
 

@@ -34,6 +34,7 @@ from txmon.ingest.fields import (
     InvalidValue,
     Row,
     Shape,
+    parse_dimension,
     quoted,
 )
 
@@ -51,7 +52,9 @@ class CsvFile:
     path: Path
     sha256: str
     shape: Shape
-    columns: dict[str, int]  # header name -> position
+    columns: dict[str, int]  # field name -> position
+    # The dimension a counts file is cut by, named by its header (`timestamp,auth_code,count`).
+    dimension: str | None = None
 
 
 class Line(NamedTuple):
@@ -237,8 +240,9 @@ def read_header(source: Path) -> tuple[str, list[str]]:
     return text, names
 
 
-def shape_of(source: Path, text: str, names: list[str]) -> tuple[Shape, dict[str, int]]:
-    """The input shape a header names and each column's position, or a LoadError saying what
+def shape_of(source: Path, text: str, names: list[str]) -> tuple[Shape, dict[str, int], str | None]:
+    """The input shape a header names, each field's position and the dimension a counts file
+    is cut by (its one column besides timestamp, status and count), or a LoadError saying what
     is wrong relative to the shape the header most resembles."""
     columns = {name: position for position, name in enumerate(names)}
     shown = quoted(text.strip(), 120)
@@ -251,11 +255,19 @@ def shape_of(source: Path, text: str, names: list[str]) -> tuple[Shape, dict[str
             " more than once"
         )
     if set(names) == set(COUNTS_COLUMNS):
-        return "counts", columns
+        return "counts", columns, None
     allowed = set(EVENTS_REQUIRED) | set(EVENTS_OPTIONAL)
     if set(EVENTS_REQUIRED) <= set(names) <= allowed:
-        return "events", columns
+        return "events", columns, None
     looks_like_events = bool(set(names) & {"transaction_id", "created_at", "amount"})
+    extra = [name for name in names if name not in COUNTS_COLUMNS]
+    if not looks_like_events and {"timestamp", "count"} <= set(names) and len(extra) == 1:
+        try:
+            dimension = parse_dimension(extra[0])
+        except InvalidValue as reason:
+            raise LoadError(f"{source}: header {shown}: {reason}") from None
+        columns["dimension_value"] = columns.pop(extra[0])
+        return "counts", columns, dimension
     expected = set(EVENTS_REQUIRED) if looks_like_events else set(COUNTS_COLUMNS)
     known = allowed if looks_like_events else set(COUNTS_COLUMNS)
     problems = []
@@ -291,8 +303,12 @@ def read_lines(
     so a caller that writes as it reads must do so in a transaction it can roll back.
     `on_read` is told the bytes read so far after each chunk (for a progress bar).
     """
-    parse = _row_parser(csv_file.shape, csv_file.columns, zone)
-    header = list(csv_file.columns)
+    parse = _row_parser(csv_file.shape, csv_file.columns, zone, csv_file.dimension)
+    # The header as written: a counts file's dimension column has the dimension's name.
+    header = [
+        csv_file.dimension if name == "dimension_value" and csv_file.dimension else name
+        for name in sorted(csv_file.columns, key=csv_file.columns.__getitem__)
+    ]
     width = len(header)
     digest = hashlib.sha256()
 
@@ -344,19 +360,24 @@ def _parse_line(text: str, width: int, parse: Callable[[list[str]], Row]) -> Row
 
 
 def _row_parser(
-    shape: Shape, columns: dict[str, int], zone: ZoneInfo
+    shape: Shape, columns: dict[str, int], zone: ZoneInfo, dimension: str | None = None
 ) -> Callable[[list[str]], Row]:
     """Fields of a line -> a row in schema order; a column the file lacks (an optional one)
-    is None. The first field that breaks its rule (in schema order) gives the reason."""
+    is None, and a counts file's dimension is the one its header named. The first field that
+    breaks its rule (in schema order) gives the reason."""
     plan = [
         (lambda text, rule=field.rule: rule(text, zone)) if field.is_time else field.rule
         for field in FIELDS[shape]
     ]
     positions = [columns.get(field.name) for field in FIELDS[shape]]
     steps = list(zip(plan, positions, strict=True))
+    named = [field.name == "dimension" for field in FIELDS[shape]]
 
     def parse(fields: list[str]) -> Row:
-        return tuple(None if at is None else rule(fields[at]) for rule, at in steps)
+        return tuple(
+            dimension if is_named else None if at is None else rule(fields[at])
+            for (rule, at), is_named in zip(steps, named, strict=True)
+        )
 
     return parse
 

@@ -32,7 +32,7 @@ from txmon.db.connection import (
 )
 from txmon.ingest.files import load_file
 from txmon.ingest.loads import format_summary
-from txmon.lab import generate
+from txmon.lab import generate, generated_files
 from txmon.lab.scoring import IncidentCheck, match_incidents
 from txmon.pipeline import dbt as pipeline
 from txmon.pipeline import views as monitoring
@@ -41,6 +41,8 @@ DEMO_DAYS = 3.0
 DEMO_SEED = 2025
 # An incident still going on at the end, so the current status shows what an alert looks like.
 FINAL_INCIDENT_MINUTES = 50
+# An acquirer failing on its own on the second afternoon, found on that acquirer's series.
+ACQUIRER_INCIDENT = ("getnet", timedelta(days=1, hours=15), 45, 0.25)
 VOLUME_METRICS = ("volume", "volume_surge")
 ONE_DAY = timedelta(days=1)
 
@@ -62,7 +64,19 @@ def demo_config() -> generate.GeneratorConfig:
         # A volume is judged once a past day shows its daily shape (README, "How it decides").
         and not (incident.metric in VOLUME_METRICS and incident.started_at < base.start + ONE_DAY)
     )
-    return replace(base, incidents=(*earlier, final))
+    acquirer, offset, minutes, magnitude = ACQUIRER_INCIDENT
+    on_acquirer = generate.Incident(
+        "failed_burst", base.start + offset, minutes, magnitude, acquirer=acquirer
+    )
+    clear = tuple(
+        incident
+        for incident in earlier
+        if incident.ended_at + timedelta(minutes=generate.INCIDENT_GAP_MINUTES)
+        <= on_acquirer.started_at
+        or on_acquirer.ended_at + timedelta(minutes=generate.INCIDENT_GAP_MINUTES)
+        <= incident.started_at
+    )
+    return replace(base, incidents=(*clear, on_acquirer, final))
 
 
 def run_demo(say: Callable[[str], None]) -> list[IncidentCheck]:
@@ -85,17 +99,27 @@ def run_demo(say: Callable[[str], None]) -> list[IncidentCheck]:
     data_file.parent.mkdir(parents=True, exist_ok=True)
     config = demo_config()
     with progress("generating", total=generate.total_minutes(config.days), unit="minutes") as meter:
-        summary = generate.write_csv(data_file, config, events=False, on_minute=meter.update)
+        summary = generated_files.write_csv(data_file, config, events=False, on_minute=meter.update)
     step(
         f"Generated {summary.minutes:,} minutes ({summary.transactions:,} transactions, daily "
         f"cycle, {len(summary.incidents)} incidents) in {data_file}; labels in "
         f"{summary.labels_path.name}"
     )
 
-    size = data_file.stat().st_size
-    with connect(url) as conn, progress("loading", total=size, unit="bytes") as meter:
-        load = load_file(conn, data_file, on_read=meter.update)
-    step(format_summary(load))
+    # The same transactions by acquirer: the acquirers' series, and where it breaks.
+    acquirer_file = data_file.with_name("acquirers.csv")
+    with (
+        progress("generating", total=summary.minutes, unit="minutes") as meter,
+        acquirer_file.open("w", newline="", encoding="utf-8") as handle,
+    ):
+        generated_files.write_acquirer_counts(handle, config, on_minute=meter.update)
+    step(f"Generated the same transactions by acquirer in {acquirer_file}")
+
+    for path in (data_file, acquirer_file):
+        size = path.stat().st_size
+        with connect(url) as conn, progress("loading", total=size, unit="bytes") as meter:
+            load = load_file(conn, path, on_read=meter.update)
+        step(format_summary(load))
 
     step("Building the dbt project (seeds, models, unit and data tests)")
     with progress("dbt build", unit="nodes") as meter:
@@ -117,7 +141,7 @@ def run_demo(say: Callable[[str], None]) -> list[IncidentCheck]:
     for check in checks:
         mark = f"found as {check.episode.episode_id}" if check.episode else "MISSED"
         say(
-            f"  {check.incident.kind:<17} {check.incident.metric:<14} "
+            f"  {check.incident.kind:<17} {check.incident.series:<28} "
             f"{check.incident.started_at:%Y-%m-%d %H:%M} {check.incident.minutes:>3} min  {mark}"
         )
     say("")

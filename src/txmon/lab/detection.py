@@ -22,7 +22,7 @@ from txmon.core.paths import private_dir, txmon_home
 from txmon.db.connection import connect, database_url, scratch_database
 from txmon.evaluation import Evaluation, LabelScore, check_metrics, evaluate, read_labels
 from txmon.ingest.files import load_file
-from txmon.lab import generate
+from txmon.lab import generate, generated_files
 from txmon.pipeline import dbt as pipeline
 
 Scenario = tuple[str, generate.GeneratorConfig]
@@ -114,7 +114,7 @@ def run_scenario(
     database; each run as soon as it is scored."""
     name, config = scenario
     path = folder / f"{name}.csv"
-    summary = generate.write_counts_csv(path, config)
+    summary = generated_files.write_counts_csv(path, config)
     labels = read_labels(summary.labels_path)
     with scratch_database(server_url) as url:
         with connect(url) as conn:

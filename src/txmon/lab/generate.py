@@ -7,28 +7,23 @@ data (`<stem>.labels.csv`, in the shape `txmon eval` reads), so what the monitor
 compared with what was planted. The volume is flat, follows a cosine daily cycle, or a business
 cycle (afternoon peak, nights of a few percent of it, quieter weekends).
 
-Two shapes are written from the same per-minute draw (`minute_counts`, with the random draws
+Two shapes are drawn from the same per-minute draw (`minute_counts`, with the random draws
 of `txmon.lab.traffic`): aggregated counts (`timestamp,status,count`) and one row per
 transaction. Everything is deterministic from the seed; only the standard library is used.
 
-Over 400 lines: the incident kinds, their placement and the writers share one
-configuration and one draw order, and splitting them would change the generated files.
+Over 400 lines: the incident kinds, their placement and the per-minute draw share one
+configuration and one draw order. The files are written by `txmon.lab.generated_files`.
 """
 
 from __future__ import annotations
 
-import csv
-import errno
 import math
 import random
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from pathlib import Path
-from typing import Any, Literal, TextIO, get_args
+from typing import Any, Literal, get_args
 
-from txmon.ingest.fields import COUNTS_COLUMNS, EVENTS_FIELDS
 from txmon.lab import traffic
 
 STATUSES: tuple[str, ...] = (
@@ -112,22 +107,20 @@ MAX_BASE_VOLUME = 100_000
 WARMUP_MINUTES = 6 * 60  # the monitor needs history before the first default incident
 INCIDENT_GAP_MINUTES = 60  # quiet time between default incidents so each one ends cleanly
 
+
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
-# The input shapes as txmon reads them (txmon.ingest.fields holds the schema).
-COUNTS_HEADER = COUNTS_COLUMNS
-# The first four columns are what `txmon eval` reads from a user's labels; the rest it ignores.
-LABELS_HEADER = ("metric", "start", "minutes", "must_page", "kind", "magnitude")
-EVENTS_HEADER = tuple(field.name for field in EVENTS_FIELDS)
 
 
 @dataclass(frozen=True)
 class Incident:
-    """An anomaly planted in the data from `started_at` for `minutes` minutes."""
+    """An anomaly planted in the data from `started_at` for `minutes` minutes: in all the
+    traffic, or only in one acquirer's transactions."""
 
     kind: str
     started_at: datetime
     minutes: int
     magnitude: float
+    acquirer: str | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in METRIC_BY_KIND:
@@ -140,6 +133,11 @@ class Incident:
             raise ValueError(f"{self.kind}: minutes must be positive, got {self.minutes}")
         _check_magnitude(self.kind, self.magnitude)
         _check_minute(self.started_at, f"{self.kind}: started_at")
+        if self.acquirer is not None and self.acquirer not in traffic.acquirer_weights():
+            raise ValueError(
+                f"{self.kind}: unknown acquirer {self.acquirer!r}; expected one of"
+                f" {', '.join(traffic.acquirer_weights())}"
+            )
 
     @property
     def ended_at(self) -> datetime:
@@ -149,6 +147,13 @@ class Incident:
     @property
     def metric(self) -> str:
         return METRIC_BY_KIND[self.kind]
+
+    @property
+    def series(self) -> str:
+        """The series that shows it: the metric, and its acquirer when it has one."""
+        if self.acquirer is None:
+            return self.metric
+        return f"{self.metric}[acquirer={self.acquirer}]"
 
     @property
     def must_page(self) -> bool:
@@ -226,24 +231,8 @@ class GeneratorConfig:
             )
 
 
-@dataclass(frozen=True)
-class GenerationSummary:
-    path: Path
-    labels_path: Path
-    minutes: int
-    rows: int
-    transactions: int
-    incidents: tuple[Incident, ...]
-
-
 def total_minutes(days: float) -> int:
     return round(days * MINUTES_PER_DAY)
-
-
-def labels_path(data_path: Path) -> Path:
-    """Where the labels of a data file go: `<stem>.labels.csv` in the same folder."""
-    data_path = Path(data_path)
-    return data_path.with_name(f"{data_path.stem}.labels.csv")
 
 
 def _check_magnitude(kind: str, magnitude: float) -> None:
@@ -401,11 +390,26 @@ def expected_volume(config: GeneratorConfig, minute: datetime) -> float:
     return volume
 
 
+# The counts of one minute: by status for all its transactions, and by status for the
+# transactions of each acquirer that an incident of its own was planted on (a part of them).
+MinuteParts = tuple[datetime, dict[str, int], dict[str, dict[str, int]]]
+
+
 def minute_counts(config: GeneratorConfig) -> Iterator[tuple[datetime, dict[str, int]]]:
     """Every minute of the data, in order, with the count of each status of `data_statuses`
     (zeros included)."""
+    for minute, counts, _ in minute_parts(config):
+        yield minute, counts
+
+
+def minute_parts(config: GeneratorConfig) -> Iterator[MinuteParts]:
+    """`minute_counts` with, for each acquirer under an incident of its own that minute, the
+    counts of its transactions (included in the minute's). Its share of the traffic is drawn
+    apart with the incident's shares, the rest with the minute's; with no such incident the
+    draws are the same as without acquirers."""
     base = _normalised_shares(config.shares, data_statuses(config))
     rng = random.Random(config.seed)
+    incidents = resolved_incidents(config)
     windows = [
         traffic.incident_window(
             incident.kind,
@@ -414,136 +418,37 @@ def minute_counts(config: GeneratorConfig) -> Iterator[tuple[datetime, dict[str,
             incident.minutes,
             rng,
         )
-        for incident in resolved_incidents(config)
+        for incident in incidents
     ]
+    weights = traffic.acquirer_weights()
     for index in range(total_minutes(config.days)):
         minute = config.start + timedelta(minutes=index)
         volume = expected_volume(config, minute)
         shares = base
-        for window in windows:
-            if window.covers(index):
+        scoped = []
+        for window, incident in zip(windows, incidents, strict=True):
+            if not window.covers(index):
+                continue
+            if incident.acquirer is None:
                 shares, volume = traffic.incident_minute(
                     window, index - window.begin, base, shares, volume, rng
                 )
-        yield minute, traffic.multinomial(rng, traffic.poisson(rng, volume), shares)
-
-
-# --- Writers --------------------------------------------------------------------------------
-
-
-def write_labels_csv(path: Path, incidents: Sequence[Incident], *, overwrite: bool = True) -> None:
-    with _written_whole(Path(path), overwrite) as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(LABELS_HEADER)
-        for incident in incidents:
-            writer.writerow(
-                (
-                    incident.metric,
-                    incident.started_at.strftime(TIMESTAMP_FORMAT),
-                    incident.minutes,
-                    "true" if incident.must_page else "false",
-                    incident.kind,
-                    repr(float(incident.magnitude)),
-                )
+            else:
+                scoped.append((window, incident.acquirer))
+        if not scoped:
+            yield minute, traffic.multinomial(rng, traffic.poisson(rng, volume), shares), {}
+            continue
+        pinned: dict[str, dict[str, int]] = {}
+        rest = volume
+        for window, acquirer in scoped:
+            part = volume * weights[acquirer]
+            rest -= part
+            part_shares, part = traffic.incident_minute(
+                window, index - window.begin, base, shares, part, rng
             )
-
-
-@dataclass(frozen=True)
-class Tally:
-    """What a writer wrote: minutes, data rows and transactions."""
-
-    minutes: int
-    rows: int
-    transactions: int
-
-
-def write_counts(
-    handle: TextIO, config: GeneratorConfig, on_minute: Callable[[int], None] | None = None
-) -> Tally:
-    """Per-minute counts (`timestamp,status,count`, all statuses every minute) to a stream.
-    `on_minute` is told the minutes written so far (for a progress bar)."""
-    minutes = rows = transactions = 0
-    statuses = data_statuses(config)
-    writer = csv.writer(handle, lineterminator="\n")
-    writer.writerow(COUNTS_HEADER)
-    for minute, counts in minute_counts(config):
-        stamp = minute.strftime(TIMESTAMP_FORMAT)
-        writer.writerows((stamp, status, counts[status]) for status in statuses)
-        minutes += 1
-        rows += len(statuses)
-        transactions += sum(counts.values())
-        if on_minute is not None:
-            on_minute(minutes)
-    return Tally(minutes, rows, transactions)
-
-
-def write_events(
-    handle: TextIO, config: GeneratorConfig, on_minute: Callable[[int], None] | None = None
-) -> Tally:
-    """One row per transaction to a stream, drawn from the same per-minute counts as
-    `write_counts`; `on_minute` as there."""
-    # Event details use their own stream so the per-minute counts match the counts file.
-    rng = random.Random(f"txmon-events-{config.seed}")
-    minutes = transactions = 0
-    writer = csv.writer(handle, lineterminator="\n")
-    writer.writerow(EVENTS_HEADER)
-    for minute, counts in minute_counts(config):
-        writer.writerows(traffic.minute_events(rng, config.seed, transactions, minute, counts))
-        minutes += 1
-        transactions += sum(counts.values())
-        if on_minute is not None:
-            on_minute(minutes)
-    return Tally(minutes, transactions, transactions)
-
-
-def write_counts_csv(
-    path: Path, config: GeneratorConfig, *, overwrite: bool = True
-) -> GenerationSummary:
-    """Per-minute counts to a file, plus its labels file (see `write_csv`)."""
-    return write_csv(path, config, events=False, overwrite=overwrite)
-
-
-def write_events_csv(
-    path: Path, config: GeneratorConfig, *, overwrite: bool = True
-) -> GenerationSummary:
-    """One row per transaction to a file, plus its labels file (see `write_csv`)."""
-    return write_csv(path, config, events=True, overwrite=overwrite)
-
-
-def write_csv(
-    path: Path,
-    config: GeneratorConfig,
-    *,
-    events: bool,
-    overwrite: bool = True,
-    on_minute: Callable[[int], None] | None = None,
-) -> GenerationSummary:
-    """The data file and its labels beside it, in a folder that must exist. Without
-    `overwrite`, an existing data or labels file raises FileExistsError before anything is
-    written. `on_minute` is told the minutes written so far."""
-    path = Path(path)
-    labels = labels_path(path)
-    if not overwrite:
-        for existing in (path, labels):
-            if existing.exists():
-                raise FileExistsError(errno.EEXIST, "the file exists", str(existing))
-    with _written_whole(path, overwrite) as handle:
-        tally = (write_events if events else write_counts)(handle, config, on_minute)
-    incidents = resolved_incidents(config)
-    write_labels_csv(labels, incidents, overwrite=overwrite)
-    return GenerationSummary(path, labels, tally.minutes, tally.rows, tally.transactions, incidents)
-
-
-@contextmanager
-def _written_whole(path: Path, overwrite: bool) -> Iterator[TextIO]:
-    """The file open for writing, removed if it cannot be written to the end (a full disk, a
-    size limit, Ctrl-C): cut short, a data file would still load, as a shorter data set with
-    no sign of the cut. Opening creates no folder, and without `overwrite` refuses an existing
-    file (which is then left alone)."""
-    handle = path.open("w" if overwrite else "x", newline="", encoding="utf-8")
-    try:
-        with handle:
-            yield handle
-    except BaseException:
-        path.unlink(missing_ok=True)
-        raise
+            pinned[acquirer] = traffic.multinomial(rng, traffic.poisson(rng, part), part_shares)
+        counts = traffic.multinomial(rng, traffic.poisson(rng, max(rest, 0.0)), shares)
+        for part_counts in pinned.values():
+            for status, count in part_counts.items():
+                counts[status] += count
+        yield minute, counts, pinned

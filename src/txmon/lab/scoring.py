@@ -32,13 +32,14 @@ def _overlaps(episode: Episode, incident: Incident, slack: timedelta = timedelta
 def match_incidents(
     incidents: Sequence[Incident], episodes: Sequence[Episode]
 ) -> list[IncidentCheck]:
-    """Each incident with the first episode of its metric that overlaps it, and the delay."""
+    """Each incident with the first episode of its series (the metric, and the acquirer of an
+    incident planted on one) that overlaps it, and the delay."""
     checks = []
     for incident in incidents:
         matches = [
             episode
             for episode in episodes
-            if episode.metric_name == incident.metric and _overlaps(episode, incident)
+            if episode.subject == incident.series and _overlaps(episode, incident)
         ]
         first = min(matches, key=lambda episode: episode.started_at, default=None)
         delay = None

@@ -40,6 +40,16 @@ CARD_TYPES = (("visa", "mastercard", "elo"), (0.45, 0.85, 1.0))
 DENIED_CODES = (("51", "59"), (0.7, 1.0))  # insufficient funds, suspected fraud
 
 
+@cache
+def acquirer_weights() -> dict[str, float]:
+    """Each acquirer's share of the transactions (ACQUIRERS holds cumulative weights)."""
+    names, cumulative = ACQUIRERS
+    return {
+        name: weight - previous
+        for name, weight, previous in zip(names, cumulative, (0.0, *cumulative), strict=False)
+    }
+
+
 # --- Random draws ---------------------------------------------------------------------------
 
 
@@ -261,9 +271,18 @@ def incident_minute(
 
 
 def minute_events(
-    rng: random.Random, seed: int, first_number: int, minute: datetime, counts: dict[str, int]
+    rng: random.Random,
+    seed: int,
+    first_number: int,
+    minute: datetime,
+    counts: dict[str, int],
+    pinned: dict[str, dict[str, int]] | None = None,
 ) -> list[tuple[object, ...]]:
-    """The rows of one minute, in time order; statuses shuffled over the minute."""
+    """The rows of one minute, in time order; statuses shuffled over the minute. `pinned`
+    holds the counts of acquirers under an incident of their own: those transactions get that
+    acquirer, the others one of the rest."""
+    if pinned:
+        return _pinned_minute_events(rng, seed, first_number, minute, counts, pinned)
     statuses = [status for status in counts for _ in range(counts[status])]
     size = len(statuses)
     if size == 0:
@@ -274,6 +293,49 @@ def minute_events(
     channels = rng.choices(CHANNELS[0], cum_weights=CHANNELS[1], k=size)
     products = rng.choices(PRODUCTS[0], cum_weights=PRODUCTS[1], k=size)
     acquirers = rng.choices(ACQUIRERS[0], cum_weights=ACQUIRERS[1], k=size)
+    return _rows(rng, seed, first_number, minute, statuses, offsets, acquirers, channels, products)
+
+
+def _pinned_minute_events(
+    rng: random.Random,
+    seed: int,
+    first_number: int,
+    minute: datetime,
+    counts: dict[str, int],
+    pinned: dict[str, dict[str, int]],
+) -> list[tuple[object, ...]]:
+    others = {name: weight for name, weight in acquirer_weights().items() if name not in pinned}
+    pairs: list[tuple[str, str | None]] = []
+    for status, count in counts.items():
+        left = count - sum(part.get(status, 0) for part in pinned.values())
+        pairs.extend((status, None) for _ in range(left))
+    for name, part in pinned.items():
+        pairs.extend((status, name) for status, count in part.items() for _ in range(count))
+    size = len(pairs)
+    if size == 0:
+        return []
+    rng.shuffle(pairs)
+    offsets = sorted(int(rng.random() * 60_000) for _ in range(size))
+    channels = rng.choices(CHANNELS[0], cum_weights=CHANNELS[1], k=size)
+    products = rng.choices(PRODUCTS[0], cum_weights=PRODUCTS[1], k=size)
+    drawn = rng.choices(list(others), weights=list(others.values()), k=size)
+    acquirers = [name or other for (_, name), other in zip(pairs, drawn, strict=True)]
+    statuses = [status for status, _ in pairs]
+    return _rows(rng, seed, first_number, minute, statuses, offsets, acquirers, channels, products)
+
+
+def _rows(
+    rng: random.Random,
+    seed: int,
+    first_number: int,
+    minute: datetime,
+    statuses: list[str],
+    offsets: list[int],
+    acquirers: list[str],
+    channels: list[str],
+    products: list[str],
+) -> list[tuple[object, ...]]:
+    size = len(statuses)
     cards = rng.choices(CARD_TYPES[0], cum_weights=CARD_TYPES[1], k=size)
     prefix = minute.strftime("%Y-%m-%d %H:%M")
     rows = []

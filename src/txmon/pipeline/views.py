@@ -18,6 +18,7 @@ import psycopg
 
 from txmon.core.errors import TxmonError
 from txmon.core.facts import HEALTHY, INTERNAL_SCHEMA, PUBLIC_SCHEMA, severity_order
+from txmon.core.formatting import series_id
 from txmon.core.paths import dbt_project_dir
 from txmon.db.connection import dict_rows
 
@@ -55,9 +56,12 @@ def has_relation(conn: psycopg.Connection, name: str) -> bool:
 
 @dataclass(frozen=True)
 class MetricStatus:
-    """One metric at its latest minute (the view current_status)."""
+    """One series at its latest minute (the view current_status): a metric for all
+    transactions (dimension `all`) or for one value of a monitored dimension."""
 
     metric_name: str
+    dimension: str
+    dimension_value: str
     short_name: str
     current_minute_at: datetime
     value: float
@@ -71,6 +75,11 @@ class MetricStatus:
     episode_id: str | None
     baseline_mode: str
 
+    @property
+    def subject(self) -> str:
+        """The metric, and the dimension's value when the series is one value's."""
+        return series_id(self.metric_name, self.dimension, self.dimension_value)
+
 
 @dataclass(frozen=True)
 class Episode:
@@ -78,11 +87,18 @@ class Episode:
 
     episode_id: str
     metric_name: str
+    dimension: str
+    dimension_value: str
     started_at: datetime
     ended_at: datetime | None
     minutes: int
     peak_severity: str
     peak_value: float
+
+    @property
+    def subject(self) -> str:
+        """The metric, and the dimension's value when the series is one value's."""
+        return series_id(self.metric_name, self.dimension, self.dimension_value)
 
 
 @dataclass(frozen=True)
@@ -111,20 +127,46 @@ class MinutePoint:
     severity: str | None
 
 
+_STATUS_COLUMNS = """
+    metric_name, dimension, dimension_value, short_name, current_minute_at, value, judged_value,
+    baseline, threshold, is_anomalous, consecutive_minutes, episode_minutes, severity,
+    episode_id, baseline_mode
+"""
+
+
 def current_status(conn: psycopg.Connection) -> list[MetricStatus]:
+    """Every metric of all transactions at the latest minute (the series the prototype had);
+    none when only counts by a dimension's value were loaded (an auth-code file)."""
     rows = dict_rows(
         conn,
         f"""
-        select metric_name, short_name, current_minute_at, value, judged_value, baseline,
-               threshold, is_anomalous, consecutive_minutes, episode_minutes, severity, episode_id,
-               baseline_mode
+        select {_STATUS_COLUMNS}
         from {PUBLIC_SCHEMA}.current_status
-        order by metric_name
+        order by dimension <> 'all', metric_name
         """,
         missing=VIEWS_MISSING,
     )
     if not rows:
         raise TxmonError("no data has been built yet: load transactions and run `txmon build`")
+    return [MetricStatus(**row) for row in rows if row["dimension"] == "all"]
+
+
+def breaking_series(conn: psycopg.Connection, limit: int = 20) -> list[MetricStatus]:
+    """Where it is breaking: the series of dimension values whose episode has reached a
+    severity at the latest minute, worst first (then furthest out)."""
+    rows = dict_rows(
+        conn,
+        f"""
+        select {_STATUS_COLUMNS}
+        from {PUBLIC_SCHEMA}.current_status
+        where dimension <> 'all' and severity_rank > 0
+        order by severity_rank desc, abs(z_score) desc nulls last, metric_name, dimension,
+                 dimension_value
+        limit %(limit)s
+        """,
+        {"limit": limit},
+        missing=VIEWS_MISSING,
+    )
     return [MetricStatus(**row) for row in rows]
 
 
@@ -135,11 +177,12 @@ def episodes(
     rows = dict_rows(
         conn,
         f"""
-        select episode_id, metric_name, started_at, ended_at, minutes, peak_severity, peak_value
+        select episode_id, metric_name, dimension, dimension_value, started_at, ended_at,
+               minutes, peak_severity, peak_value
         from {PUBLIC_SCHEMA}.anomaly_episodes
         where (%(since)s::timestamptz is null or coalesce(ended_at, 'infinity') >= %(since)s)
           and (%(metric)s::text is null or metric_name = %(metric)s)
-        order by started_at, metric_name
+        order by started_at, metric_name, dimension, dimension_value
         """,
         {"since": since, "metric": metric},
         missing=VIEWS_MISSING,
@@ -180,6 +223,17 @@ def metric_names(conn: psycopg.Connection) -> list[str]:
         return sorted(row["metric_name"] for row in csv.DictReader(handle))
 
 
+def series_ids(conn: psycopg.Connection) -> list[str]:
+    """Every series of the published views, by id (`failed_rate[acquirer=stone]`), sorted."""
+    if not has_relation(conn, "current_status"):
+        return []
+    rows = conn.execute(
+        "select distinct metric_name, dimension, dimension_value"
+        f" from {PUBLIC_SCHEMA}.current_status"
+    ).fetchall()
+    return sorted(series_id(*row) for row in rows)
+
+
 class UnknownMetric(TxmonError):
     """A metric name txmon does not judge; the message lists those it does."""
 
@@ -195,7 +249,8 @@ def check_metric(conn: psycopg.Connection, metric: str) -> None:
 def latest_minute(conn: psycopg.Connection, metric: str) -> datetime | None:
     """The metric's newest minute; None for a metric that has none (or does not exist)."""
     row = conn.execute(
-        f"select max(minute_at) from {PUBLIC_SCHEMA}.metric_minutes where metric_name = %s",
+        f"select max(minute_at) from {PUBLIC_SCHEMA}.metric_minutes"
+        " where metric_name = %s and dimension = 'all'",
         (metric,),
     ).fetchone()
     return row[0] if row else None
@@ -213,9 +268,8 @@ def metric_series(
                metric_status.severity
         from {PUBLIC_SCHEMA}.metric_minutes
         left join {PUBLIC_SCHEMA}.metric_status
-            on metric_status.metric_name = metric_minutes.metric_name
-            and metric_status.minute_at = metric_minutes.minute_at
-        where metric_minutes.metric_name = %(metric)s
+            on metric_status.metric_minute_id = metric_minutes.metric_minute_id
+        where metric_minutes.metric_name = %(metric)s and metric_minutes.dimension = 'all'
           and metric_minutes.minute_at between %(start)s and %(end)s
         order by metric_minutes.minute_at
         limit %(limit)s
@@ -330,7 +384,9 @@ def format_minute(moment: datetime) -> str:
 def monitor_document(conn: psycopg.Connection) -> dict[str, Any]:
     """The prototype's GET /monitor document, with extra keys after its own."""
     statuses = current_status(conn)
-    current_minute = max(status.current_minute_at for status in statuses)
+    breaking = breaking_series(conn)
+    current_minute, _ = data_freshness(conn)
+    assert current_minute is not None  # current_status found rows
     return {
         "current_minute": format_minute(current_minute),
         "metrics": {status.metric_name: status.value for status in statuses},
@@ -343,12 +399,25 @@ def monitor_document(conn: psycopg.Connection) -> dict[str, Any]:
             }
             for status in statuses
         },
-        "overall_severity": worst_severity(statuses),
-        "baseline_mode": statuses[0].baseline_mode,
+        # A single acquirer failing is an incident too: the worst of every series.
+        "overall_severity": worst_severity(statuses + breaking),
+        "baseline_mode": (statuses + breaking)[0].baseline_mode if statuses + breaking else None,
         "judged_values": {status.metric_name: status.judged_value for status in statuses},
         "baselines": {status.short_name: status.baseline for status in statuses},
         "episodes": {status.short_name: status.episode_id for status in statuses},
         "needs_full_refresh": late.message() if (late := late_data(conn)) else None,
+        "breaking": [
+            {
+                "metric": status.metric_name,
+                "dimension": status.dimension,
+                "dimension_value": status.dimension_value,
+                "severity": status.severity,
+                "value": status.value,
+                "baseline": status.baseline,
+                "episode_id": status.episode_id,
+            }
+            for status in breaking
+        ],
     }
 
 

@@ -32,7 +32,10 @@ from txmon.serve.errors import Refused
 from txmon.serve.field_types import (
     Amount,
     Count,
+    Dimension,
+    DimensionValue,
     DurationMs,
+    OptionalStatus,
     OptionalText,
     Status,
     Timestamp,
@@ -66,14 +69,51 @@ MAX_ITEM_BYTES = _largest_item_bytes()
 MAX_BODY_BYTES = BODY_ROOM * MAX_BATCH_ITEMS * (MAX_ITEM_BYTES + 1) + 1024
 
 
-class CountItem(BaseModel):
-    """Transactions of one status in one minute; rows for the same minute and status add up."""
+def _status_or_dimension(schema: dict[str, Any]) -> None:
+    # What _check_cut enforces, said in the schema.
+    schema["anyOf"] = [
+        {"required": [name], "properties": {name: {"type": "string"}}}
+        for name in ("status", "dimension")
+    ]
+    # Both or neither, null counting as absent.
+    schema["oneOf"] = [
+        {
+            "required": ["dimension", "dimension_value"],
+            "properties": {
+                "dimension": {"type": "string"},
+                "dimension_value": {"type": "string"},
+            },
+        },
+        {
+            "properties": {
+                "dimension": {"type": "null"},
+                "dimension_value": {"type": "null"},
+            }
+        },
+    ]
 
-    model_config = ConfigDict(extra="forbid")
+
+class CountItem(BaseModel):
+    """Transactions of one status, of one dimension's value or of both in one minute; rows for
+    the same minute, status and value add up."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_status_or_dimension)
 
     timestamp: Timestamp
-    status: Status
+    status: OptionalStatus = None
     count: Count
+    dimension: Dimension = None
+    dimension_value: DimensionValue = None
+
+    @model_validator(mode="after")
+    def _check_cut(self) -> "CountItem":
+        if (self.dimension is None) != (self.dimension_value is None):
+            raise PydanticCustomError("invalid_value", "dimension and dimension_value go together")
+        if self.status is None and self.dimension is None:
+            raise PydanticCustomError(
+                "invalid_value", "a count needs a status, a dimension and its value, or both"
+            )
+        return self
 
 
 class EventItem(BaseModel):

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
+from txmon.core.facts import monitored_dimensions
 from txmon.ingest import fields as rules
 
 
@@ -91,20 +92,58 @@ Timestamp = Annotated[
     BeforeValidator(field_rule(rules.parse_timestamp, "timestamp")),
     WithJsonSchema(_TIMESTAMP_SCHEMA),
 ]
-Status = Annotated[
-    str,
-    BeforeValidator(field_rule(rules.parse_status, "status")),
+_STATUS_SCHEMA = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": rules.MAX_STATUS_CHARS,
+    "pattern": rules.STATUS_SCHEMA_PATTERN,
+    "description": (
+        "Letters, digits, '_', '-', '.' and ' ' (letters of any script are accepted "
+        "too); trimmed and stored lower-cased."
+    ),
+    "examples": ["approved"],
+}
+_status_rule = field_rule(rules.parse_status, "status")
+Status = Annotated[str, BeforeValidator(_status_rule), WithJsonSchema(_STATUS_SCHEMA)]
+# A count may be by a dimension's value alone (an auth code), without a status.
+OptionalStatus = Annotated[
+    str | None,
+    BeforeValidator(lambda value: None if value is None else _status_rule(value)),
+    WithJsonSchema({"anyOf": [_STATUS_SCHEMA, {"type": "null"}]}),
+]
+_dimension_rule = field_rule(rules.parse_dimension, "dimension")
+Dimension = Annotated[
+    str | None,
+    BeforeValidator(lambda value: None if value is None else _dimension_rule(value)),
     WithJsonSchema(
         {
-            "type": "string",
-            "minLength": 1,
-            "maxLength": rules.MAX_STATUS_CHARS,
-            "pattern": rules.STATUS_SCHEMA_PATTERN,
+            "anyOf": [
+                {"type": "string", "enum": list(monitored_dimensions())},
+                {"type": "null"},
+            ],
             "description": (
-                "Letters, digits, '_', '-', '.' and ' ' (letters of any script are accepted "
-                "too); trimmed and stored lower-cased."
+                "A dimension of the monitored_dimensions seed (acquirer, auth_code, ...): the"
+                " count is of the transactions with dimension_value."
             ),
-            "examples": ["approved"],
+            "examples": ["auth_code"],
+        }
+    ),
+]
+_dimension_value_rule = field_rule(rules.parse_dimension_value, "dimension_value", integers=True)
+DimensionValue = Annotated[
+    str | None,
+    BeforeValidator(lambda value: None if value is None else _dimension_value_rule(value)),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {
+                    "type": "string",
+                    "maxLength": rules.MAX_TEXT_CHARS,
+                    "pattern": rules.ID_SCHEMA_PATTERN,
+                },
+                {"type": "null"},
+            ],
+            "examples": ["59"],
         }
     ),
 ]

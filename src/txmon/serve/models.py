@@ -51,6 +51,8 @@ class Documented:
 MetricStatusOut = Annotated[
     MetricStatus,
     Documented(
+        dimension="`all` for all transactions, else the monitored dimension (acquirer, ...).",
+        dimension_value="`all`, or the dimension's value (`other` pools those beyond its cap).",
         consecutive_minutes="Consecutive anomalous minutes up to now.",
         episode_minutes="How long the ongoing episode has persisted.",
         severity=SEVERITIES,
@@ -61,8 +63,9 @@ EpisodeOut = Annotated[
     Episode,
     Documented(
         episode_id={
-            "description": "The metric and the episode's first minute.",
-            "examples": ["failed_rate@2025-07-15T12:47Z"],
+            "description": "The series (metric, and dimension value if any) and the episode's"
+            " first minute.",
+            "examples": ["failed_rate@2025-07-15T12:47Z", "failed_rate[acquirer=stone]@..."],
         },
         ended_at="Null while the episode is ongoing.",
         peak_severity=SEVERITIES,
@@ -142,6 +145,18 @@ class Persistence(BaseModel):
     severity: str = Field(description=SEVERITIES)
 
 
+class BreakingSeries(BaseModel):
+    """A dimension value's series whose episode has reached a severity."""
+
+    metric: str = Field(examples=["failed_rate"])
+    dimension: str = Field(description="The monitored dimension.", examples=["acquirer"])
+    dimension_value: str = Field(description="Its value.", examples=["stone"])
+    severity: str = Field(description=SEVERITIES)
+    value: float | None = Field(description="The value in the latest minute.")
+    baseline: float | None
+    episode_id: str | None = Field(examples=["failed_rate[acquirer=stone]@2025-07-15T12:47Z"])
+
+
 class MonitorDocument(BaseModel):
     """The prototype's GET /monitor document; txmon's own keys follow the prototype's."""
 
@@ -154,7 +169,9 @@ class MonitorDocument(BaseModel):
     metrics: dict[str, float] = Field(description="Value per metric in the latest minute.")
     thresholds: dict[str, float | None] = Field(description="Threshold per metric short name.")
     persistence_analysis: dict[str, Persistence] = Field(description="Per metric short name.")
-    overall_severity: str | None = Field(None, description="Worst severity of all metrics.")
+    overall_severity: str | None = Field(
+        None, description="Worst severity of all series, the dimension values' included."
+    )
     baseline_mode: str | None = Field(None, description="trailing or prototype.")
     judged_values: dict[str, float | None] | None = Field(
         None, description="The value compared with the threshold, per metric."
@@ -167,6 +184,11 @@ class MonitorDocument(BaseModel):
         None,
         description="Rows arrived for minutes older than the lateness window after they were"
         " judged: what they are and how to have them judged (`txmon build --full-refresh`).",
+    )
+    breaking: list[BreakingSeries] | None = Field(
+        None,
+        description="Where it is breaking: the dimension values' series whose episode has"
+        " reached a severity, worst first.",
     )
 
 

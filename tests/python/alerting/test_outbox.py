@@ -31,7 +31,7 @@ from txmon.core.errors import TxmonError
 from txmon.core.facts import PUBLIC_SCHEMA
 from txmon.db.connection import connect
 from txmon.ingest.files import load_file
-from txmon.lab import generate
+from txmon.lab import generate, generated_files
 from txmon.pipeline import dbt as pipeline
 from txmon.pipeline.views import VIEWS_MISSING
 
@@ -276,7 +276,9 @@ def test_after_a_backfill_an_open_episode_still_escalates_and_recovers(
             generate.Incident("failed_burst", START + timedelta(minutes=burst_minute), 70, 0.2),
         ),
     )
-    whole = generate.write_counts_csv(tmp_path / "day.csv", config).path.read_text().splitlines()
+    whole = (
+        generated_files.write_counts_csv(tmp_path / "day.csv", config).path.read_text().splitlines()
+    )
     header, body = whole[0], whole[1:]
     cut = (burst_minute + 38) * len(generate.STATUSES)  # past WARNING (30), before CRITICAL (45)
     first, second = tmp_path / "first.csv", tmp_path / "second.csv"

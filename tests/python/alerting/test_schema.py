@@ -116,8 +116,10 @@ def test_dispatcher_runs_from_before_backfills_take_them(database_url: str) -> N
 
 def test_the_ddl_names_the_public_schema_and_alters_nothing_twice() -> None:
     text = alerting_ddl().as_string()
-    # The rename of consecutive_minutes and the widened mode check, each behind its test.
-    assert text.count("alter table") == 3
+    # The rename of consecutive_minutes and the widened mode check, each behind its test, and
+    # the dimension columns, each added if missing.
+    assert text.count("alter table") == 5
+    assert text.count("add column if not exists") == 2
     assert text.count("do $$") == 2
     assert "{" not in text  # every placeholder filled in
     assert f'create table if not exists "{PUBLIC_SCHEMA}".alert_log' in text

@@ -20,7 +20,7 @@ from helpers import TXMON, rows
 from txmon.cli import main
 from txmon.cli.build import DEPRECATED_BASELINE_MODES
 from txmon.db.connection import DATABASES
-from txmon.lab import generate
+from txmon.lab import generate, generated_files
 
 Txmon = Callable[..., subprocess.CompletedProcess]
 
@@ -221,7 +221,7 @@ def test_generate_cycle_shapes(tmp_path: Path, options: tuple[str, ...], shape: 
         cycle_shape=shape or "cosine",
     )
     expected = io.StringIO()
-    generate.write_counts(expected, config)
+    generated_files.write_counts(expected, config)
     assert written.stdout == expected.getvalue()
 
 
@@ -263,7 +263,8 @@ def test_demo_has_a_database_of_its_own(
         assert rows(database_url, "select to_regclass('monitoring.current_status')") == [(None,)]
         assert_one_line_error(txmon("status"), "txmon build", code=3)
         # The demo's database: its data only.
-        assert rows(demo_url, "select count(*) from txmon_raw.loads") == [(1,)]
+        # The counts, and the same transactions by acquirer.
+        assert rows(demo_url, "select count(*) from txmon_raw.loads") == [(2,)]
         assert rows(
             demo_url,
             "select count(*) from txmon_raw.transaction_counts where observed_at < '2025-01-01'",

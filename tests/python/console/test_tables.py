@@ -10,6 +10,7 @@ import pytest
 from txmon.alerting.log import LogEntry
 from txmon.console.tables import (
     alert_log_table,
+    breaking_table,
     episodes_table,
     loads_table,
     render_table,
@@ -21,9 +22,13 @@ from txmon.pipeline.views import Episode, MetricStatus
 MINUTE = datetime(2025, 7, 14, 23, 59, tzinfo=UTC)
 
 
-def status(metric: str, value: float, minutes: int, severity: str) -> MetricStatus:
+def status(
+    metric: str, value: float, minutes: int, severity: str, cut: tuple[str, str] = ("all", "all")
+) -> MetricStatus:
     return MetricStatus(
         metric_name=metric,
+        dimension=cut[0],
+        dimension_value=cut[1],
         short_name=metric.removesuffix("_rate"),
         current_minute_at=MINUTE,
         value=value,
@@ -108,8 +113,10 @@ def test_status_table() -> None:
 
 def test_episodes_table() -> None:
     episode = Episode(
-        episode_id="failed_rate@2025-07-14T22:00Z",
+        episode_id="failed_rate[acquirer=stone]@2025-07-14T22:00Z",
         metric_name="failed_rate",
+        dimension="acquirer",
+        dimension_value="stone",
         started_at=datetime(2025, 7, 14, 22, 0, tzinfo=UTC),
         ended_at=None,
         minutes=120,
@@ -118,7 +125,7 @@ def test_episodes_table() -> None:
     )
     lines = episodes_table([episode]).splitlines()
     assert lines[2].split() == [
-        "failed_rate",
+        "failed_rate[acquirer=stone]",
         "2025-07-14",
         "22:00",
         "ongoing",
@@ -127,6 +134,15 @@ def test_episodes_table() -> None:
         "25.00%",
     ]
     assert "No episodes" in episodes_table([])
+
+
+def test_breaking_table() -> None:
+    breaking = [status("failed_rate", 0.2, 31, "WARNING", ("acquirer", "cielo"))]
+    lines = breaking_table(breaking).splitlines()
+    assert lines[0] == "Where it is breaking"
+    expected = ["acquirer", "cielo", "failed_rate", "20.00%", "10.00%", "31", "WARNING"]
+    assert lines[3].split() == expected
+    assert "No dimension value" in breaking_table([])
 
 
 @pytest.mark.parametrize(

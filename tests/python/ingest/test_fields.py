@@ -249,14 +249,17 @@ def test_the_raw_tables_have_the_columns_of_the_schema(raw_tables: str) -> None:
 
 def test_copy_statements_and_header_help_follow_the_schema() -> None:
     assert copy_statement("counts", with_load=False) == (
-        f"copy {RAW_SCHEMA}.transaction_counts (observed_at, status, transaction_count) from stdin"
+        f"copy {RAW_SCHEMA}.transaction_counts"
+        " (observed_at, status, transaction_count, dimension_name, dimension_value) from stdin"
     )
     assert copy_statement("events", with_load=True).endswith(
         "(transaction_id, created_at, status, amount, channel, product, acquirer, card_type,"
         " auth_code, duration_ms, load_id, line_number) from stdin"
     )
     assert EXPECTED_HEADERS.startswith(
-        "expected 'timestamp,status,count' (counts) or 'transaction_id,created_at,status,amount'"
+        "expected 'timestamp,status,count' (counts), 'timestamp,<dimension>,count' or"
+        " 'timestamp,status,<dimension>,count' (counts by a dimension's value, e.g. auth_code)"
+        " or 'transaction_id,created_at,status,amount'"
     )
     assert (TIME_FIELD, TIME_COLUMN) == (
         {"counts": "timestamp", "events": "created_at"},
@@ -272,7 +275,15 @@ def test_row_from_puts_values_in_schema_order() -> None:
     values = {"amount": 1, "status": "ok", "created_at": "t", "transaction_id": "a", "product": "p"}
 
     assert row_from("events", values) == ("a", "t", "ok", 1, None, "p", None, None, None, None)
-    assert row_from("counts", {"count": 3, "timestamp": "t", "status": "ok"}) == ("t", "ok", 3)
+    assert row_from("counts", {"count": 3, "timestamp": "t", "status": "ok"}) == (
+        "t",
+        "ok",
+        3,
+        None,
+        None,
+    )
+    by_code = {"count": 3, "timestamp": "t", "dimension": "auth_code", "dimension_value": "59"}
+    assert row_from("counts", by_code) == ("t", None, 3, "auth_code", "59")
 
 
 @pytest.mark.parametrize(

@@ -53,8 +53,17 @@ def test_unreadable_file(database_url: str, tmp_path: Path) -> None:
         ("\nts,status,count\n", "has a blank first line"),
         (
             "timestamp,status,count,region\n",
-            "unrecognised header 'timestamp,status,count,region' (unknown column(s) 'region')",
+            "header 'timestamp,status,count,region': 'region' is not a monitored dimension"
+            " (acquirer, auth_code, card_type, channel, product; add it to"
+            " seeds/monitored_dimensions.csv to monitor counts by it)",
         ),
+        (
+            "timestamp,count,acquirer,region\n",
+            "unrecognised header 'timestamp,count,acquirer,region' (missing status; unknown"
+            " column(s) 'acquirer', 'region')",
+        ),
+        ("timestamp,all,count\n", "header 'timestamp,all,count': 'all' cannot be a dimension"),
+        ("timestamp,count\n", "unrecognised header 'timestamp,count' (missing status)"),
         ("timestamp,status\n", "unrecognised header 'timestamp,status' (missing count)"),
         (
             "transaction_id,created_at,status\n",
@@ -237,3 +246,35 @@ def test_100_mb_file_of_each_line_end_style(database_url: str, tmp_path: Path, s
         "select count(*), sum(transaction_count), min(line_number), max(line_number)"
         " from txmon_raw.transaction_counts",
     ) == [(rows_written, total, 2, rows_written + 1)]
+
+
+def test_counts_by_a_dimension_value_load_with_or_without_a_status(
+    database_url: str, tmp_path: Path
+) -> None:
+    by_code = write(
+        tmp_path,
+        "codes.csv",
+        "timestamp,Auth_Code,count\n2025-07-12 13:45:00,00,116\n2025-07-12 13:45:00,59,3\n"
+        "2025-07-12 13:46:00, ,2\n",
+    )
+    by_acquirer = write(
+        tmp_path,
+        "acquirers.csv",
+        "acquirer,timestamp,status,count\nstone,2025-07-12 13:45:00,failed,4\n",
+    )
+
+    codes = load(database_url, by_code)
+    acquirers = load(database_url, by_acquirer)
+
+    assert (codes.rows_loaded, codes.rows_rejected) == (2, 1)
+    assert codes.first_rejects[0][1] == "empty dimension value"
+    assert acquirers.rows_loaded == 1
+    assert query(
+        database_url,
+        "select status, transaction_count, dimension_name, dimension_value"
+        " from txmon_raw.transaction_counts order by count_id",
+    ) == [
+        (None, 116, "auth_code", "00"),
+        (None, 3, "auth_code", "59"),
+        ("failed", 4, "acquirer", "stone"),
+    ]

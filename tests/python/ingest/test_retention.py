@@ -14,7 +14,7 @@ from txmon.core.errors import TxmonError
 from txmon.db.connection import connect
 from txmon.ingest.files import load_file
 from txmon.ingest.retention import WARMUP_MARGIN, parse_duration, prune
-from txmon.lab import generate
+from txmon.lab import generate, generated_files
 from txmon.pipeline import dbt as pipeline
 
 START = datetime(2025, 7, 12)
@@ -41,7 +41,9 @@ def day_partitions(url: str) -> dict[str, list[date]]:
 def load_scenario(url: str, folder: Path) -> None:
     """Day one as a file of its own (with one bad line), the rest as a second file."""
     first = folder / "first-day.csv"
-    generate.write_counts_csv(first, generate.GeneratorConfig(days=1, start=START, incidents=()))
+    generated_files.write_counts_csv(
+        first, generate.GeneratorConfig(days=1, start=START, incidents=())
+    )
     with first.open("a") as handle:
         handle.write("2025-07-12 10:00,approved,not-a-number\n")
     rest_start = START + timedelta(days=1)
@@ -53,7 +55,7 @@ def load_scenario(url: str, folder: Path) -> None:
         magnitude=0.12,
     )
     rest = folder / "rest.csv"
-    generate.write_counts_csv(
+    generated_files.write_counts_csv(
         rest,
         generate.GeneratorConfig(days=minutes / 1440, start=rest_start, seed=7, incidents=(burst,)),
     )
@@ -196,7 +198,9 @@ def txmon(env: dict[str, str], *args: str, cwd: Path) -> subprocess.CompletedPro
 
 def test_prune_command(txmon_env: dict[str, str], database_url: str, tmp_path: Path) -> None:
     data = tmp_path / "days.csv"
-    generate.write_counts_csv(data, generate.GeneratorConfig(days=4, start=START, incidents=()))
+    generated_files.write_counts_csv(
+        data, generate.GeneratorConfig(days=4, start=START, incidents=())
+    )
     assert txmon(txmon_env, "load", str(data), cwd=tmp_path).returncode == 0
 
     dry = txmon(txmon_env, "prune", "--keep", "12h", "--dry-run", cwd=tmp_path)

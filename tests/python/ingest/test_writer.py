@@ -140,7 +140,9 @@ def event(transaction_id: str, at: datetime) -> tuple[object, ...]:
 def test_a_batch_is_written_whole_without_load_columns(raw_tables: str) -> None:
     with connect(raw_tables) as conn:
         writer = RawWriter(conn, "counts")
-        written = writer.write_batch([(T0, "ok", 3), (T0 + timedelta(minutes=1), "ok", 4)])
+        written = writer.write_batch(
+            [(T0, "ok", 3, None, None), (T0 + timedelta(minutes=1), "ok", 4, None, None)]
+        )
 
     assert written == 2 and (writer.first_at, writer.last_at) == (T0, T0 + timedelta(minutes=1))
     assert query(

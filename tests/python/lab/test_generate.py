@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from txmon.core.facts import severity_levels
+from txmon.lab import generate, generated_files
 from txmon.lab.generate import (
     BASE_SHARES,
     DEFAULT_MAGNITUDES,
@@ -28,9 +29,11 @@ from txmon.lab.generate import (
     data_statuses,
     default_incidents,
     expected_volume,
-    labels_path,
     minute_counts,
     resolved_incidents,
+)
+from txmon.lab.generated_files import (
+    labels_path,
     write_counts,
     write_counts_csv,
     write_csv,
@@ -581,3 +584,47 @@ def test_the_cycle_shape_fields_leave_other_configs_alone() -> None:
     )
     flat = GeneratorConfig(days=0.2, cycle_shape="business")  # daily_cycle off: flat
     assert {expected_volume(flat, minute) for minute, _ in minute_counts(flat)} == {126.0}
+
+
+def test_an_incident_on_one_acquirer_moves_only_its_transactions() -> None:
+    incident = generate.Incident(
+        "failed_burst", datetime(2025, 7, 12, 6, 0), 30, 0.4, acquirer="cielo"
+    )
+    config = generate.GeneratorConfig(days=0.5, seed=5, incidents=(incident,))
+    events = io.StringIO()
+    generated_files.write_events(events, config)
+    during = [
+        row
+        for row in csv.DictReader(io.StringIO(events.getvalue()))
+        if "06:05" <= row["created_at"][11:16] < "06:30"
+    ]
+    failed_share = {
+        name: sum(row["status"] == "failed" for row in rows) / len(rows)
+        for name in ("cielo", "rede", "getnet", "stone")
+        if (rows := [row for row in during if row["acquirer"] == name])
+    }
+    assert failed_share["cielo"] > 0.3
+    assert all(share < 0.05 for name, share in failed_share.items() if name != "cielo")
+    assert incident.series == "failed_rate[acquirer=cielo]"
+
+
+def test_the_acquirers_counts_add_up_to_the_counts_file() -> None:
+    incident = generate.Incident(
+        "denied_surge", datetime(2025, 7, 12, 3, 0), 20, 0.3, acquirer="stone"
+    )
+    config = generate.GeneratorConfig(days=0.25, seed=9, incidents=(incident,))
+    counts, by_acquirer = io.StringIO(), io.StringIO()
+    generated_files.write_counts(counts, config)
+    generated_files.write_acquirer_counts(by_acquirer, config)
+    summed: Counter[tuple[str, str]] = Counter()
+    for row in csv.DictReader(io.StringIO(by_acquirer.getvalue())):
+        summed[(row["timestamp"], row["status"])] += int(row["count"])
+    rows = list(csv.DictReader(io.StringIO(counts.getvalue())))
+    assert rows and all(
+        summed[(row["timestamp"], row["status"])] == int(row["count"]) for row in rows
+    )
+
+
+def test_an_unknown_acquirer_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown acquirer 'nubank'; expected one of cielo"):
+        generate.Incident("failed_burst", datetime(2025, 7, 12), 30, 0.2, acquirer="nubank")

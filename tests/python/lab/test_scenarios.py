@@ -19,6 +19,8 @@ from txmon.lab.generate import (
     minute_counts,
     resolved_incidents,
     total_minutes,
+)
+from txmon.lab.generated_files import (
     write_counts_csv,
 )
 from txmon.lab.scenarios import (

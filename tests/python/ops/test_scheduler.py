@@ -26,7 +26,7 @@ from txmon.core.errors import TxmonError
 from txmon.core.facts import PUBLIC_SCHEMA, RAW_SCHEMA
 from txmon.db.connection import connect
 from txmon.db.embedded import EmbeddedServer
-from txmon.lab import generate
+from txmon.lab import generate, generated_files
 from txmon.ops.scheduler import parse_interval
 from txmon.pipeline.views import monitor_document
 
@@ -173,7 +173,7 @@ def test_live_replay_escalates_once_each_and_stops_cleanly(
     minutes = 200
     burst = generate.Incident("failed_burst", start_at + timedelta(minutes=minutes - 66), 66, 0.3)
     data = tmp_path / "live.csv"
-    generate.write_counts_csv(
+    generated_files.write_counts_csv(
         data, generate.GeneratorConfig(days=minutes / 1440, seed=8, incidents=(burst,))
     )
     config = write_settings(tmp_path, sink)

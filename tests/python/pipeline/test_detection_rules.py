@@ -32,7 +32,7 @@ from helpers import rows
 from txmon.core.config import Rules
 from txmon.db.connection import connect
 from txmon.ingest.files import load_file
-from txmon.lab import generate
+from txmon.lab import generate, generated_files
 from txmon.pipeline import dbt as pipeline
 
 pytestmark = pytest.mark.slow
@@ -164,7 +164,7 @@ def write_minutes(path: Path, minutes: Iterable[tuple[datetime, dict[str, int]]]
     """Per-minute counts in the shape `txmon load` reads (timestamp,status,count)."""
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(generate.COUNTS_HEADER)
+        writer.writerow(generated_files.COUNTS_HEADER)
         for minute, counts in minutes:
             stamp = minute.strftime(generate.TIMESTAMP_FORMAT)
             writer.writerows((stamp, status, count) for status, count in counts.items())
@@ -203,7 +203,7 @@ def built_config(
     server_url: str, folder: Path, config: generate.GeneratorConfig
 ) -> Iterator[Built]:
     data = folder / "data.csv"
-    generate.write_counts_csv(data, config)
+    generated_files.write_counts_csv(data, config)
     incidents = [planted(incident) for incident in generate.resolved_incidents(config)]
     last = config.start + timedelta(minutes=generate.total_minutes(config.days) - 1)
     yield from built(server_url, data, incidents, last)

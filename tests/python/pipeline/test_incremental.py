@@ -4,15 +4,13 @@ readers only ever see whole, published results."""
 
 from __future__ import annotations
 
-import csv
 import subprocess
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from conftest import REPO_ROOT
-from helpers import TXMON
+from helpers import TXMON, listed_metrics
 from pipeline_helpers import PUBLIC_VIEWS, Builder, insert_counts, snapshot
 from txmon.db.connection import connect
 from txmon.lab import generate
@@ -100,12 +98,6 @@ def test_rows_older_than_the_window_wait_for_a_full_refresh(
     assert refreshed is not None and refreshed[0] == judged[0] + 500
 
 
-def listed_metric_count() -> int:
-    """The metrics of the metric_definitions seed: all the data here have none of their own."""
-    with (REPO_ROOT / "seeds" / "metric_definitions.csv").open(newline="") as handle:
-        return sum(1 for _ in csv.DictReader(handle))
-
-
 def test_a_thirty_day_gap_builds(database_url: str, builder: Builder) -> None:
     """A metric that stays at exactly 0 and a month without data: the carried state decays
     towards 0 for 43,000 minutes and must neither underflow nor break the build."""
@@ -120,4 +112,4 @@ def test_a_thirty_day_gap_builds(database_url: str, builder: Builder) -> None:
             "select (select count(*) from monitoring.metric_minutes where metric_name = 'volume'),"
             " (select count(*) from monitoring.current_status)"
         ).fetchall()
-    assert minutes == 31 * 1440 + 60 and statuses == listed_metric_count()
+    assert minutes == 31 * 1440 + 60 and statuses == len(listed_metrics())

@@ -27,6 +27,8 @@ NON_DEFAULT = {
     "outage_min_expected": 50,
     "outage_fraction": 0.2,
     "incident_slack_minutes": 0,
+    "latency_sla_ms": 800,
+    "latency_sla_minutes": 3,
 }
 
 

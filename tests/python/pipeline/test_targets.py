@@ -4,7 +4,6 @@ share, and a name that cannot work is one line before anything is written."""
 
 from __future__ import annotations
 
-import csv
 import json
 import subprocess
 from pathlib import Path
@@ -12,11 +11,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from conftest import REPO_ROOT
-from helpers import TXMON, load_config, rows
+from helpers import TXMON, listed_metrics, load_config, rows
 from txmon.core.errors import TxmonError
 from txmon.core.facts import INTERNAL_SCHEMA, PUBLIC_SCHEMA, check_public_schema
-from txmon.lab import generate
+from txmon.lab import generate, generated_files
 from txmon.pipeline import dbt as pipeline
 
 DEV_SCHEMA = "ci_dev"
@@ -50,12 +48,6 @@ def schemas_read_by_views_in(url: str, schema: str) -> set[str]:
 
 def builds_in(url: str, schema: str) -> int:
     return rows(url, f"select count(*) from {schema}.build_log")[0][0]
-
-
-def listed_metric_count() -> int:
-    """The metrics of the metric_definitions seed: all the data here have none of their own."""
-    with (REPO_ROOT / "seeds" / "metric_definitions.csv").open(newline="") as handle:
-        return sum(1 for _ in csv.DictReader(handle))
 
 
 def current_status_in(url: str, schema: str) -> list[tuple[object, ...]]:
@@ -107,21 +99,21 @@ def test_a_custom_public_schema_is_built_and_read_there(
 ) -> None:
     env = {**txmon_env, "TXMON_PUBLIC_SCHEMA": CUSTOM_PUBLIC_SCHEMA}
     data = tmp_path / "day.csv"
-    generate.write_counts_csv(data, generate.GeneratorConfig(days=0.2, seed=4))
+    generated_files.write_counts_csv(data, generate.GeneratorConfig(days=0.2, seed=4))
     for step in (("load", str(data)), ("build",), ("dispatch",)):
         done = txmon(env, *step)
         assert done.returncode == 0, done.stdout + done.stderr
 
     assert CUSTOM_PUBLIC_SCHEMA in schemas(database_url)
     assert PUBLIC_SCHEMA not in schemas(database_url)
-    assert len(current_status_in(database_url, CUSTOM_PUBLIC_SCHEMA)) == listed_metric_count()
+    assert len(current_status_in(database_url, CUSTOM_PUBLIC_SCHEMA)) == len(listed_metrics())
     # The alert tables live beside the views, and the dispatcher's run was recorded there.
     assert rows(database_url, f"select count(*) from {CUSTOM_PUBLIC_SCHEMA}.dispatch_runs")[0][0]
 
     status = txmon(env, "status")
     assert "overall:" in status.stdout, status.stdout + status.stderr
     document = json.loads(txmon(env, "monitor", "--json").stdout)
-    assert len(document["metrics"]) == listed_metric_count()
+    assert len(document["metrics"]) == len(listed_metrics())
 
     # Plain dbt after `txmon db env` builds into the same schema.
     exported = txmon(env, "db", "env").stdout

@@ -38,7 +38,8 @@ INPUT_SEEDS = REPO_ROOT / "seeds" / "inputs"
 
 # The statuses each rate counts (seeds/metric_definitions.csv).
 def seed_metrics() -> dict[str, tuple[str, ...] | None]:
-    """The metric_definitions seed: each rate's numerator statuses; None for a volume."""
+    """The metric_definitions seed's rates and volumes (what all transactions have, without
+    durations): each rate's numerator statuses; None for a volume."""
     with (REPO_ROOT / "seeds" / "metric_definitions.csv").open(newline="") as handle:
         return {
             row["metric_name"]: (
@@ -47,6 +48,7 @@ def seed_metrics() -> dict[str, tuple[str, ...] | None]:
                 else None
             )
             for row in csv.DictReader(handle)
+            if row["metric_kind"] in ("rate", "volume")
         }
 
 
@@ -79,7 +81,7 @@ def minute_rows(url: str) -> dict[tuple[str, datetime], tuple[int, int]]:
     found = rows(
         url,
         "select metric_name, minute_at, numerator, denominator"
-        f" from {PUBLIC_SCHEMA}.metric_minutes",
+        f" from {PUBLIC_SCHEMA}.metric_minutes where dimension = 'all'",
     )
     return {
         (metric, minute): (numerator, denominator)

@@ -52,6 +52,8 @@ def status_with(severity: str) -> views.MetricStatus:
     moment = datetime(2025, 7, 15, 13, 44, tzinfo=UTC)
     return views.MetricStatus(
         metric_name="failed_rate",
+        dimension="all",
+        dimension_value="all",
         short_name="failed",
         current_minute_at=moment,
         value=0.1,

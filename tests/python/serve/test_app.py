@@ -73,6 +73,7 @@ def test_openapi_describes_every_route(database_url: str) -> None:
     assert set(document["paths"]) == {
         "/monitor",
         "/status",
+        "/breaking",
         "/episodes",
         "/alerts",
         "/metrics/{metric}",
@@ -139,7 +140,7 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(live: LiveSe
         schema_valid_data_is_accepted,
     ]
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 8
+    assert len(operations) == 9
     runs = [
         (operation, mode, {})
         for operation in operations

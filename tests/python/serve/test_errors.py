@@ -17,6 +17,7 @@ def test_database_error_is_a_503_not_a_500(fresh: tuple[str, httpx.Client]) -> N
         conn.execute("create schema monitoring")
         conn.execute(
             "create view monitoring.current_status as select 'm'::text as metric_name,"
+            " 'all'::text as dimension, 'all'::text as dimension_value,"
             " 'm'::text as short_name, now() as current_minute_at,"
             " (1 / (select 0))::float8 as value, null::float8 as judged_value,"
             " null::float8 as baseline, null::float8 as threshold, false as is_anomalous,"

@@ -131,6 +131,13 @@ class AlertmanagerChannel(HttpChannel):
             **self.labels,
             "alertname": alert_name(n),
             "metric": n.metric_name,
+            # Routes and inhibition rules can match a dimension's value (dimension="acquirer",
+            # dimension_value="stone"); a series of all transactions has neither label.
+            **(
+                {}
+                if n.dimension == "all"
+                else {"dimension": n.dimension, "dimension_value": n.dimension_value}
+            ),
             "severity": severity.lower(),
             # txmon's own alerts have no episode: their key tells one occurrence from another.
             "episode_id": n.episode_id or n.dedup_key,

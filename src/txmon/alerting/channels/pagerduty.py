@@ -89,7 +89,7 @@ class PagerDutyChannel(HttpChannel):
             "source": self.source,
             "severity": pagerduty_severity(n.severity),
             "timestamp": format_utc(n.minute_at),
-            "component": n.metric_name,
+            "component": n.subject,
             "class": n.event_type,
             "custom_details": notification_payload(n),
         }

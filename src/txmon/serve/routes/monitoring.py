@@ -36,9 +36,22 @@ def get_monitor(database: ServedDatabase) -> dict[str, Any]:
 
 @router.get("/status", summary="Current status per metric", response_model=list[MetricStatusOut])
 def get_status(database: ServedDatabase) -> list[MetricStatus]:
-    """The view current_status: every metric at its latest minute."""
+    """The view current_status for all transactions: every metric at its latest minute
+    (`/breaking` lists the dimension values in trouble)."""
     with database.reading() as conn:
         return views.current_status(conn)
+
+
+@router.get(
+    "/breaking",
+    summary="Where it is breaking",
+    response_model=list[MetricStatusOut],
+)
+def get_breaking(database: ServedDatabase) -> list[MetricStatus]:
+    """The dimension values' series (acquirer = stone, ...) whose episode has reached a
+    severity at the latest minute, worst first."""
+    with database.reading() as conn:
+        return views.breaking_series(conn)
 
 
 @router.get(

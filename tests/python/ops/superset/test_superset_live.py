@@ -51,6 +51,7 @@ EXPECTED_CHARTS = {
     "Persistence by metric",
     "Alert log",
     "Anomaly episodes",
+    "Where it is breaking",
 }
 
 
@@ -188,9 +189,10 @@ def test_dashboard_charts_and_datasets_exist_and_every_chart_returns_rows(
     datasets = client.get("/api/v1/dashboard/transaction-monitoring/datasets").json()["result"]
     assert {dataset["table_name"] for dataset in datasets} == {
         "metric_status_in_window",
-        "current_status",
+        "current_status_of_cut",
         "alert_events_in_window",
         "anomaly_episodes_in_window",
+        "breaking_now",
     }
     for name, chart in charts.items():
         results = post_chart_data(client, chart_query(client, chart["id"]))
@@ -238,7 +240,9 @@ def test_superset_reads_as_a_role_without_access_to_raw_tables(superset: Running
         "password": password,
     }
     with psycopg.connect(**reader) as conn:
-        count = conn.execute(f"select count(*) from {PUBLIC_SCHEMA}.current_status").fetchone()
+        count = conn.execute(
+            f"select count(*) from {PUBLIC_SCHEMA}.current_status where dimension = 'all'"
+        ).fetchone()
         assert count == (len(listed_metrics()),)
     for statement in (
         f"select count(*) from {RAW_SCHEMA}.transaction_counts",
@@ -323,6 +327,16 @@ def test_dashboard_renders_in_a_browser_with_the_severities_txmon_reports(
             assert tiles == expected
             assert overall == max(expected.values(), key=severity_order().index)
             assert "CRITICAL" in expected.values(), "the demo ends inside an incident"
+            # Where it is breaking: the acquirers in the demo's final incident, by name, each
+            # with its worst severity (the chart's title sits beside its table, in the holder).
+            breaking = page.locator(
+                ".dashboard-component-chart-holder", has_text="Where it is breaking"
+            )
+            assert breaking.count() == 1
+            for acquirer in ("cielo", "getnet", "rede", "stone"):
+                row = breaking.locator("tr", has=page.get_by_text(acquirer, exact=True))
+                assert row.count() == 1, acquirer
+                assert row.get_by_text("CRITICAL", exact=True).count() == 1, acquirer
         finally:
             browser.close()
 
