@@ -80,17 +80,26 @@ profile_inputs as (
 
     union all
 
+    -- Lateral: one index range per past day, whatever the estimates say (a hash join read
+    -- the whole table). Distinct: the ranges of a window longer than a day overlap.
     select distinct
-        kept_minutes.series_id,
-        kept_minutes.minute_index,
-        kept_minutes.numerator,
-        kept_minutes.denominator
+        in_range.series_id,
+        in_range.minute_index,
+        in_range.numerator,
+        in_range.denominator
 
     from recomputed_ranges
-    inner join kept_minutes
-        on
+    cross join lateral (
+        select
+            kept_minutes.series_id,
+            kept_minutes.minute_index,
+            kept_minutes.numerator,
+            kept_minutes.denominator
+        from kept_minutes
+        where
             kept_minutes.minute_index
             between recomputed_ranges.first_index and recomputed_ranges.last_index
+    ) as in_range
 
 ),
 

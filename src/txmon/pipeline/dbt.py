@@ -51,10 +51,16 @@ def dbt_vars(settings: Settings) -> dict[str, Any]:
     return chosen
 
 
+# Memory for each sort or hash of a build's queries.
+DBT_WORK_MEM = "64MB"
+
+
 def dbt_environment(url: str, settings: Settings | None = None) -> dict[str, str]:
     """What a dbt process needs to see: the libpq variables that profiles.yml reads, the
     settings file's [model] vars (dbt_project.yml reads TXMON_DBT_VARS), no JIT (on these short
-    queries compiling a plan costs seconds whenever an estimate runs high), and tests selected
+    queries compiling a plan costs seconds whenever an estimate runs high), room for a cycle's
+    sorts and hashes over a thousand series in memory (the server's default 4 MB spilled them
+    to disk; a user's own PGOPTIONS come first and win), and tests selected
     only when every model they read is built: with dbt's default a partial build such as
     `--select +fct_metric_minutes` also runs a test reaching a table it did not build and fails.
     The public schema's name goes too: dbt_project.yml reads it."""
@@ -64,7 +70,7 @@ def dbt_environment(url: str, settings: Settings | None = None) -> dict[str, str
         **libpq_environment(url),
         PUBLIC_SCHEMA_VARIABLE: public_schema(),
         "TXMON_DBT_VARS": json.dumps(dbt_vars(chosen), sort_keys=True),
-        "PGOPTIONS": f"{options} -c jit=off".strip(),
+        "PGOPTIONS": f"-c work_mem={DBT_WORK_MEM} {options} -c jit=off".strip(),
         "DBT_INDIRECT_SELECTION": os.environ.get("DBT_INDIRECT_SELECTION", "buildable"),
     }
 

@@ -72,7 +72,7 @@ def test_the_settings_file_becomes_dbt_vars(monkeypatch: pytest.MonkeyPatch) -> 
     env = dbt_environment("postgresql://reader@db.example:6543/payments", older_spelling)
     assert (env["PGHOST"], env["PGPORT"], env["PGDATABASE"]) == ("db.example", "6543", "payments")
     assert json.loads(env["TXMON_DBT_VARS"]) == {"recovery_minutes": 2, "threshold_sigmas": 4}
-    assert env["PGOPTIONS"] == "-c statement_timeout=0 -c jit=off"
+    assert env["PGOPTIONS"] == "-c work_mem=64MB -c statement_timeout=0 -c jit=off"
 
 
 def test_dbt_runs_on_the_project_and_writes_under_txmon_home(
