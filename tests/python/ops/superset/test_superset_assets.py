@@ -119,27 +119,56 @@ def test_datasets_read_the_public_schema_only(bundle: Bundle) -> None:
             assert relation.startswith(f"{PUBLIC_SCHEMA}."), f"{name} reads {relation}"
 
 
+def physical_columns(dataset: dict[str, Any]) -> list[tuple[str, str]]:
+    return [
+        (column["column_name"], SUPERSET_TYPES[column["type"]])
+        for column in dataset["columns"]
+        if not column.get("expression")
+    ]
+
+
+def contracted_columns(contract: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    return [
+        (column["name"], CONTRACT_ALIASES.get(column["data_type"], column["data_type"]))
+        for column in contract
+    ]
+
+
 def test_datasets_have_exactly_the_contracted_columns_and_types(
     bundle: Bundle, public_contract: dict[str, list[dict[str, Any]]]
 ) -> None:
     checked = set()
     for name, dataset in bundle.datasets.items():
         view = view_of(dataset)
-        # The filters' choices: literal windows, and the cuts there are.
-        if dataset["table_name"] in {"time_windows", "series_cuts"}:
+        # The filters' choices (literal windows, the cuts there are) and the summaries, below.
+        if dataset["table_name"] in {"time_windows", "series_cuts", *SUMMARIES}:
             continue
-        physical = [
-            (column["column_name"], SUPERSET_TYPES[column["type"]])
-            for column in dataset["columns"]
-            if not column.get("expression")
-        ]
-        contracted = [
-            (column["name"], CONTRACT_ALIASES.get(column["data_type"], column["data_type"]))
-            for column in public_contract[view]
-        ]
-        assert physical == contracted, f"{name} against the contract of {PUBLIC_SCHEMA}.{view}"
+        contracted = contracted_columns(public_contract[view])
+        assert physical_columns(dataset) == contracted, (
+            f"{name} against the contract of {PUBLIC_SCHEMA}.{view}"
+        )
         checked.add(view)
     assert checked == {"current_status", "metric_status", "alert_events", "anomaly_episodes"}
+
+
+# Datasets that summarise a view, and the columns they add to it (the others keep the type the
+# view's contract gives them).
+SUMMARIES = {"breaking_now": {"series": "text"}}
+
+
+def test_summaries_declare_the_columns_their_query_selects(
+    bundle: Bundle, public_contract: dict[str, list[dict[str, Any]]]
+) -> None:
+    for name, added in SUMMARIES.items():
+        dataset = next(d for d in bundle.datasets.values() if d["table_name"] == name)
+        select_list = dataset["sql"].split("select", 1)[1].split("from", 1)[0]
+        # Each item's name: its alias, or the column it is.
+        selected = [
+            item.split(" as ")[-1].strip() for item in re.split(r",\n", select_list.strip())
+        ]
+        known = dict(contracted_columns(public_contract[view_of(dataset) or ""]))
+        expected = [(column, added.get(column) or known[column]) for column in selected]
+        assert physical_columns(dataset) == expected, name
 
 
 def test_charts_and_their_saved_queries_use_columns_their_dataset_has(bundle: Bundle) -> None:
