@@ -91,3 +91,21 @@ def test_the_dbt_project_is_the_variable_else_a_checkout_around_else_the_package
     assert dbt_project_dir() in {PACKAGE_DIR / "dbt", PACKAGE_DIR.parents[1]}
     assert (dbt_project_dir() / "dbt_project.yml").is_file()
     assert os.path.isfile(superset_dir() / "superset_config.py")
+
+
+def test_the_wheel_ships_every_file_the_dbt_project_reads() -> None:
+    """Outside a checkout txmon runs the project copied into the package: it needs the
+    project's own files and every folder dbt_project.yml names."""
+    import tomllib
+
+    import yaml
+
+    shipped = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["tool"]["hatch"]["build"][
+        "targets"
+    ]["wheel"]["force-include"]
+    project = yaml.safe_load((REPO_ROOT / "dbt_project.yml").read_text())
+    folders = {
+        folder for key, value in project.items() if key.endswith("-paths") for folder in value
+    }
+    needed = {"dbt_project.yml", "profiles.yml", "selectors.yml", *folders}
+    assert {source: f"txmon/dbt/{source}" for source in needed}.items() <= shipped.items()
