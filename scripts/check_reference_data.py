@@ -17,6 +17,7 @@ from pathlib import Path
 
 from txmon.alerting.channels.config import build_channels
 from txmon.alerting.history import replay_history
+from txmon.core import formatting
 from txmon.core.config import Rules, Settings
 from txmon.core.facts import PUBLIC_SCHEMA
 from txmon.db.connection import connect, database_url, scratch_database
@@ -101,7 +102,7 @@ def check_anomaly_file(server: str, path: Path, failures: list[str]) -> None:
             episode
             for episode in episodes
             if episode.metric_name == "denied_rate"
-            and monitoring.format_minute(episode.started_at) == "2025-07-15 12:44:00"
+            and formatting.format_minute(episode.started_at) == "2025-07-15 12:44:00"
         ]
         check(bool(denied), "trailing denied_rate surge seen from 12:44", failures)
 
@@ -154,9 +155,9 @@ def report_normal_file(server: str, path: Path, failures: list[str]) -> None:
             failures,
         )
     for episode in episodes:
-        ended = monitoring.format_minute(episode.ended_at) if episode.ended_at else "ongoing"
+        ended = formatting.format_minute(episode.ended_at) if episode.ended_at else "ongoing"
         print(
-            f"  {episode.metric_name:<14} {monitoring.format_minute(episode.started_at)} -> {ended}"
+            f"  {episode.metric_name:<14} {formatting.format_minute(episode.started_at)} -> {ended}"
             f"  {episode.minutes:>3} min  {episode.peak_severity}"
         )
 
@@ -180,10 +181,10 @@ def report_auth_code_file(server: str, path: Path, failures: list[str]) -> None:
     print(f"  trailing build {seconds:.2f}s, shares of the codes {', '.join(codes)}")
     check("59" in codes, f"{path.name}: the share of code 59 is monitored", failures)
     for episode in episodes:
-        ended = monitoring.format_minute(episode.ended_at) if episode.ended_at else "ongoing"
+        ended = formatting.format_minute(episode.ended_at) if episode.ended_at else "ongoing"
         print(
             f"  {episode.episode_id.split('@')[0]:<24}"
-            f" {monitoring.format_minute(episode.started_at)} -> {ended}"
+            f" {formatting.format_minute(episode.started_at)} -> {ended}"
             f"  {episode.minutes:>3} min  {episode.peak_severity}"
         )
 

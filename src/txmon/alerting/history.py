@@ -19,7 +19,7 @@ from txmon.core.config import Settings
 from txmon.core.errors import TxmonError
 from txmon.core.facts import PUBLIC_SCHEMA, episode_minute
 from txmon.db.connection import connect
-from txmon.pipeline.views import VIEWS_MISSING, has_relation
+from txmon.pipeline.build_state import VIEWS_MISSING, has_relation
 
 
 @contextmanager

@@ -15,8 +15,9 @@ import psycopg
 from txmon.alerting.schema import ensure_alert_tables
 from txmon.core.errors import TxmonError
 from txmon.core.facts import PUBLIC_SCHEMA
+from txmon.core.formatting import format_minute
 from txmon.db.connection import dict_rows
-from txmon.pipeline.views import format_minute, has_relation
+from txmon.pipeline.build_state import has_relation
 
 # The prototype logged escalations as ALERT events; its log knew only ALERT and RECOVERY.
 PROTOTYPE_EVENT = {"RECOVERY": "RECOVERY"}

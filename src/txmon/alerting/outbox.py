@@ -31,7 +31,7 @@ from txmon.core.errors import TxmonError
 from txmon.core.facts import PUBLIC_SCHEMA, episode_minute, severity_rank
 from txmon.core.formatting import format_minutes
 from txmon.db.connection import connect, dict_rows
-from txmon.pipeline.views import VIEWS_MISSING, has_relation
+from txmon.pipeline.build_state import VIEWS_MISSING, has_relation
 
 # The tier from which an episode is urgent: reminders repeat while it lasts, and txmon's own
 # alerts (stale data, failing builds) carry it.

@@ -81,8 +81,7 @@ def dispatch(config_path: Path | None, replay: bool, backfill: bool, yes: bool) 
 def _print_replay(replay: Replay) -> None:
     """Every notification of the history, oldest first, with what would have become of it."""
     from txmon.console.tables import render_table
-    from txmon.core.formatting import format_minutes
-    from txmon.pipeline.views import format_minute
+    from txmon.core.formatting import format_minute, format_minutes
 
     header = ("minute (UTC)", "metric", "event", "severity", "lasted", "channel", "would be")
     rows = [
@@ -191,8 +190,8 @@ def silence_add(
     The pattern must match a known metric (or data, pipeline: txmon's own alerts).
     """
     from txmon.alerting.silences import add_silence
+    from txmon.core.formatting import format_minute
     from txmon.db.connection import connect
-    from txmon.pipeline.views import format_minute
 
     with connect() as conn:
         latest = data_clock(conn)

@@ -29,7 +29,7 @@ def eval_(labels_file: Path, as_json: bool) -> None:
     """
     from txmon.db.connection import connect
     from txmon.evaluation import check_metrics, evaluate, read_labels
-    from txmon.pipeline.views import VIEWS_MISSING, has_relation
+    from txmon.pipeline.build_state import VIEWS_MISSING, has_relation
 
     labels = read_labels(labels_file)  # before connecting: a bad file needs no database
     with connect() as conn:

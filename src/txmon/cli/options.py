@@ -98,7 +98,7 @@ def data_clock(conn: psycopg.Connection) -> datetime:
     built: what `HH:MM` alone and a silence's default start refer to. Silences and alerts are
     matched against data minutes, which trail the clock (and by far when old data are
     replayed)."""
-    from txmon.pipeline.views import data_freshness, has_relation
+    from txmon.pipeline.build_state import data_freshness, has_relation
 
     if has_relation(conn, "current_status"):
         latest, _lag = data_freshness(conn)

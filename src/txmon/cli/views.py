@@ -70,7 +70,8 @@ def status() -> None:
     """The current status as a readable table, and the overall verdict."""
     from txmon.console.tables import breaking_table, status_table
     from txmon.db.connection import connect
-    from txmon.pipeline.views import breaking_series, current_status, late_data, worst_severity
+    from txmon.pipeline.build_state import late_data
+    from txmon.pipeline.views import breaking_series, current_status, worst_severity
 
     with connect() as conn:
         statuses = current_status(conn)
@@ -98,7 +99,8 @@ def episodes(metric: str | None, since: TimeValue | None) -> None:
     """Every anomaly episode that reached INFO."""
     from txmon.console.tables import episodes_table
     from txmon.db.connection import connect
-    from txmon.pipeline.views import VIEWS_MISSING, check_metric, has_relation
+    from txmon.pipeline.build_state import VIEWS_MISSING, has_relation
+    from txmon.pipeline.views import check_metric
     from txmon.pipeline.views import episodes as read_episodes
 
     with connect() as conn:
@@ -123,7 +125,7 @@ def incidents(open_only: bool, since: TimeValue | None) -> None:
     """Incidents: episodes that paged at overlapping times, paged as one."""
     from txmon.console.tables import incidents_table
     from txmon.db.connection import connect
-    from txmon.pipeline.views import VIEWS_MISSING, has_relation
+    from txmon.pipeline.build_state import VIEWS_MISSING, has_relation
     from txmon.pipeline.views import incidents as read_incidents
 
     with connect() as conn:

@@ -16,8 +16,7 @@ from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
 
-from txmon.core.formatting import format_minutes, format_value
-from txmon.pipeline.views import format_minute
+from txmon.core.formatting import format_minute, format_minutes, format_value
 
 if TYPE_CHECKING:
     from txmon.alerting.log import LogEntry

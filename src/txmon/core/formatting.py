@@ -106,3 +106,8 @@ def format_minutes(minutes: float | None) -> str:
     if number == 0:
         return "0 min"  # not 0.0 s: a count of minutes has no tenths of seconds
     return format_duration(number * SECONDS_PER_MINUTE)
+
+
+def format_minute(moment: datetime) -> str:
+    """The prototype's timestamp format, in UTC: 2025-07-15 13:44:00."""
+    return as_utc(moment).strftime("%Y-%m-%d %H:%M:%S")

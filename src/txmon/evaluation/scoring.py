@@ -29,7 +29,7 @@ from txmon.core.facts import PUBLIC_SCHEMA, severity_rank
 from txmon.core.formatting import format_utc
 from txmon.db.connection import dict_rows
 from txmon.evaluation.labels import Label
-from txmon.pipeline import views
+from txmon.pipeline import build_state, views
 
 # The model's evaluation_window_minutes (its default): see the module's docstring.
 LABEL_SLACK = timedelta(minutes=10)
@@ -148,7 +148,7 @@ def raising_events(conn: psycopg.Connection) -> list[AlertEvent]:
         order by minute_at, metric_name
         """,
         (list(RAISING_EVENTS),),
-        missing=views.VIEWS_MISSING,
+        missing=build_state.VIEWS_MISSING,
     )
     return [AlertEvent(**row) for row in rows]
 
@@ -159,7 +159,7 @@ def data_days(conn: psycopg.Connection) -> float:
         conn,
         f"select min(minute_at) as first, max(minute_at) as last"
         f" from {PUBLIC_SCHEMA}.metric_minutes",
-        missing=views.VIEWS_MISSING,
+        missing=build_state.VIEWS_MISSING,
     )
     first, last = rows[0]["first"], rows[0]["last"]
     if first is None or last is None:

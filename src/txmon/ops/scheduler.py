@@ -35,7 +35,7 @@ from txmon.core.formatting import format_duration
 from txmon.db.connection import connect
 from txmon.ingest.retention import prune
 from txmon.pipeline import dbt as pipeline
-from txmon.pipeline.views import data_freshness
+from txmon.pipeline.build_state import data_freshness
 
 # The lock's key is part of the database's contract with every txmon version: keep it.
 LOCK_SQL = "select pg_try_advisory_lock(hashtext('txmon.scheduler'))"

@@ -13,7 +13,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from txmon.core.errors import TxmonError
-from txmon.pipeline.views import VIEWS_MISSING, UnknownMetric
+from txmon.pipeline.build_state import VIEWS_MISSING
+from txmon.pipeline.views import UnknownMetric
 from txmon.serve.field_types import printable
 from txmon.serve.models import Message, Problem, Problems
 

@@ -19,7 +19,8 @@ from pydantic_core import CoreSchema
 from txmon.alerting.log import LogEntry
 from txmon.core.facts import PUBLIC_SCHEMA, severity_order
 from txmon.ingest.writer import WRITE_PROBLEM_CODES
-from txmon.pipeline.views import Episode, Health, MetricStatus, MinutePoint
+from txmon.pipeline.build_state import Health
+from txmon.pipeline.views import Episode, MetricStatus, MinutePoint
 
 SEVERITIES = ", ".join(severity_order()[:-1]) + f" or {severity_order()[-1]}."
 

@@ -33,7 +33,7 @@ from txmon.db.connection import connect
 from txmon.ingest.files import load_file
 from txmon.lab import generate, generated_files
 from txmon.pipeline import dbt as pipeline
-from txmon.pipeline.views import VIEWS_MISSING
+from txmon.pipeline.build_state import VIEWS_MISSING
 
 pytest_plugins = ["alerting_fixtures"]
 

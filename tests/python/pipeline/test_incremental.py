@@ -14,7 +14,8 @@ from helpers import TXMON, listed_metrics
 from pipeline_helpers import PUBLIC_VIEWS, Builder, insert_counts, snapshot
 from txmon.db.connection import connect
 from txmon.lab import generate
-from txmon.pipeline.views import late_data, monitor_document
+from txmon.pipeline.build_state import late_data
+from txmon.pipeline.views import monitor_document
 
 pytestmark = pytest.mark.slow
 pytest_plugins = ["pipeline_fixtures"]

@@ -11,8 +11,8 @@ import yaml
 
 from conftest import REPO_ROOT
 from txmon.db.connection import connect
-from txmon.pipeline import views
-from txmon.pipeline.views import PUBLIC_VIEWS, existing_relations, has_relation
+from txmon.pipeline import build_state, views
+from txmon.pipeline.build_state import PUBLIC_VIEWS, existing_relations, has_relation
 
 
 def test_existing_relations_reports_only_what_is_there(database_url: str) -> None:
@@ -32,7 +32,7 @@ def test_existing_relations_reports_only_what_is_there(database_url: str) -> Non
 
 def test_health_names_the_missing_views(database_url: str) -> None:
     with connect(database_url) as conn:
-        health = views.health(conn)
+        health = build_state.health(conn)
     assert (health.status, health.database, health.views) == ("error", "ok", "missing")
     assert health.reason is not None and "txmon build" in health.reason
     assert all(name in health.reason for name in PUBLIC_VIEWS)
@@ -40,10 +40,10 @@ def test_health_names_the_missing_views(database_url: str) -> None:
 
 def test_last_build_is_not_reported_from_an_unexpected_build_runs(database_url: str) -> None:
     with connect(database_url) as conn:
-        assert views.last_build(conn) == (None, None)
+        assert build_state.last_build(conn) == (None, None)
         conn.execute("create schema monitoring")
         conn.execute("create table monitoring.build_runs (build_id int)")
-        assert views.last_build(conn) == (None, None)
+        assert build_state.last_build(conn) == (None, None)
         # Only a savepoint failed: the caller's transaction goes on.
         assert conn.execute("select 1").fetchone() == (1,)
 

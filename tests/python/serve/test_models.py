@@ -9,7 +9,8 @@ import pytest
 from pydantic import TypeAdapter
 
 from txmon.alerting.log import LogEntry
-from txmon.pipeline.views import Episode, Health, MetricStatus, MinutePoint
+from txmon.pipeline.build_state import Health
+from txmon.pipeline.views import Episode, MetricStatus, MinutePoint
 from txmon.serve.app import create_app
 from txmon.serve.models import PROBLEM_CODES, Documented, ProblemCode
 

@@ -31,7 +31,7 @@ from txmon.ops.superset.server import (
     start_server,
     stop_server,
 )
-from txmon.pipeline.views import has_relation
+from txmon.pipeline.build_state import has_relation
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8088

@@ -6,8 +6,8 @@ import psycopg
 from fastapi import APIRouter, Response
 
 from txmon.core.errors import DatabaseUnavailable, TxmonError
-from txmon.pipeline import views
-from txmon.pipeline.views import Health
+from txmon.pipeline import build_state
+from txmon.pipeline.build_state import Health
 from txmon.serve.dependencies import ServedDatabase
 from txmon.serve.errors import first_line
 from txmon.serve.models import HealthOut
@@ -27,7 +27,7 @@ def get_health(database: ServedDatabase, response: Response) -> Health:
     token."""
     try:
         with database.reading() as conn:
-            health = views.health(conn)
+            health = build_state.health(conn)
     except DatabaseUnavailable as error:
         health = Health.failing("error", "unknown", str(error))
     except psycopg.OperationalError as error:  # the connection broke, the server stopped...

@@ -26,8 +26,9 @@ from txmon.alerting import log
 from txmon.core.errors import TxmonError
 from txmon.core.facts import DELIVERY_STATES, severity_levels, severity_rank
 from txmon.core.formatting import SECONDS_PER_MINUTE, finite
-from txmon.pipeline import views
-from txmon.pipeline.views import BuildRecord, MetricStatus
+from txmon.pipeline import build_state, views
+from txmon.pipeline.build_state import BuildRecord
+from txmon.pipeline.views import MetricStatus
 from txmon.serve.dependencies import ServedDatabase
 from txmon.serve.errors import ERROR_RESPONSES
 
@@ -107,8 +108,10 @@ def read_scrape(conn: psycopg.Connection) -> Scrape:
         statuses = views.current_status(conn)
     except TxmonError:
         statuses = []  # no views or no data yet: the counters alone
-    latest, lag = views.data_freshness(conn) if statuses else (None, None)
-    return Scrape(statuses, latest, lag, views.build_record(conn), log.notification_counts(conn))
+    latest, lag = build_state.data_freshness(conn) if statuses else (None, None)
+    return Scrape(
+        statuses, latest, lag, build_state.build_record(conn), log.notification_counts(conn)
+    )
 
 
 def _gauge(name: str, documentation: str, value: float | None) -> Iterator[Metric]:

@@ -18,6 +18,7 @@ from txmon.alerting.outbox import run_dispatch
 from txmon.core.config import Delivery, Rules, Settings
 from txmon.core.facts import INTERNAL_SCHEMA, PUBLIC_SCHEMA, severity_rank
 from txmon.db.connection import connect
+from txmon.pipeline import build_state
 from txmon.pipeline import views as monitoring
 from txmon.serve.app import create_app
 
@@ -53,7 +54,7 @@ def by_metric(samples: Samples, name: str) -> dict[str, float]:
 def test_metrics_after_a_build(built_url: str, http: httpx.Client) -> None:
     with connect(built_url) as conn:
         statuses = {status.metric_name: status for status in monitoring.current_status(conn)}
-        latest, _ = monitoring.data_freshness(conn)
+        latest, _ = build_state.data_freshness(conn)
         conn.execute(f"drop table if exists {PUBLIC_SCHEMA}.alert_log cascade")
     assert latest is not None
     [(published, last_published_at)] = rows(
@@ -151,14 +152,14 @@ def test_notifications_by_channel_and_status(
 def test_builds_by_outcome(built_url: str) -> None:
     build_log = f"{INTERNAL_SCHEMA}.build_log"
     with connect(built_url) as conn:
-        before = monitoring.build_record(conn)
+        before = build_state.build_record(conn)
         # A failed build, one that published nothing, one killed, and one still running.
         conn.execute(
             f"insert into {build_log} (invocation_id, finished_at, error) values"
             " ('test-failed', now(), 'failed: fct_metric_minutes'), ('test-partial', now(), null),"
             " ('test-killed', null, null), ('test-running', null, null)"
         )
-        after = monitoring.build_record(conn)
+        after = build_state.build_record(conn)
         conn.rollback()
     assert after.outcomes == {
         **before.outcomes,
