@@ -9,6 +9,7 @@
     {{ stored_table_config(
         indexes,
         pre_hook=["{{ delete_recomputed_rows('" ~ recomputed_column ~ "') }}"],
+        post_hook=["{{ index_recomputed_column('" ~ recomputed_column ~ "') }}"],
     ) }}
 {%- endmacro %}
 
@@ -16,8 +17,10 @@
 {#-
     Deletes the rows a build recomputes: those from recompute_from on, in the unit of `column`
     (minute_at a timestamp, minute_index minutes and day_index days since 1970-01-01 UTC), or
-    every row when the build starts from scratch. The bound is one scalar, so the delete reads
-    the recent rows through the index.
+    every row when the build starts from scratch. The bound is put in the statement as a value:
+    planned against a subquery, whose value the planner cannot know, the delete expected a third
+    of the table and read all of it each cycle; with the value it reads the recent rows through
+    the index on the column (index_recomputed_column).
 -#}
 {% macro delete_recomputed_rows(column) -%}
     {%- set bounds = {
@@ -30,12 +33,43 @@
     {%- endif -%}
     {%- set bound, everything = bounds[column] -%}
     {%- if is_incremental() %}
-    delete from {{ this }}
-    where {{ column }} >= (
-        select case when is_from_scratch then {{ everything }} else {{ bound }} end
-        from {{ ref('int_build_window') }}
-    )
+    do $$
+    begin
+        execute format(
+            'delete from {{ this }} where {{ column }} >= %L',
+            (
+                select case when is_from_scratch then {{ everything }} else {{ bound }} end
+                from {{ ref('int_build_window') }}
+            )
+        );
+    end
+    $$
     {%- endif %}
+{%- endmacro %}
+
+
+{#-
+    Creates an index led by `column` on a kept table that has none, for the delete above and
+    the reads of a build's newest rows; a table kept from an earlier layout gets it too.
+-#}
+{% macro index_recomputed_column(column) -%}
+    do $$
+    begin
+        if not exists (
+            select
+            from pg_index
+            inner join pg_attribute
+                on
+                    pg_index.indrelid = pg_attribute.attrelid
+                    and pg_index.indkey[0] = pg_attribute.attnum
+            where
+                pg_index.indrelid = '{{ this }}'::regclass
+                and pg_attribute.attname = '{{ column }}'
+        ) then
+            create index on {{ this }} ({{ column }});
+        end if;
+    end
+    $$
 {%- endmacro %}
 
 

@@ -13,7 +13,7 @@
 
 
 {#- What every table that outlives a build shares (versioned here, kept in kept_tables.sql). -#}
-{% macro stored_table_config(indexes, pre_hook=[]) -%}
+{% macro stored_table_config(indexes, pre_hook=[], post_hook=[]) -%}
     {{ config(
         materialized='incremental',
         incremental_strategy='append',
@@ -22,7 +22,7 @@
         on_schema_change='fail',
         indexes=indexes,
         pre_hook=pre_hook,
-        post_hook=[
+        post_hook=post_hook + [
             "{{ analyze_after_full_refresh() }}",
         ],
     ) }}

@@ -2,39 +2,24 @@
 -- transactions_source says (macros/inputs/inputs.sql), always with txmon's columns.
 {%- set input = txmon_input('transactions') %}
 
-with
+-- Without CTEs, like stg_txmon_raw__transaction_counts: so that the build window's min() and
+-- max() of created_at are index probes.
 
-source as (
+select
+    transaction_id,
+    created_at,
+    date_trunc('minute', created_at, 'UTC') as minute_at,
+    lower(trim(status)) as status,
+    amount,
+    channel,
+    product,
+    acquirer,
+    card_type,
+    auth_code,
+    duration_ms,
+    load_id,
+    loaded_at
 
+from (
     {{ input_rows(input) }}
-
-),
-
-renamed as (
-
-    select
-        transaction_id,
-        created_at,
-        date_trunc('minute', created_at, 'UTC') as minute_at,
-        lower(trim(status)) as status,
-        amount,
-        channel,
-        product,
-        acquirer,
-        card_type,
-        auth_code,
-        duration_ms,
-        load_id,
-        loaded_at
-
-    from source
-
-),
-
-final as (
-
-    select * from renamed
-
-)
-
-select * from final
+) as input_rows  -- noqa: ST05

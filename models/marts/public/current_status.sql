@@ -64,7 +64,10 @@ final as (
         metric_status.episode_id,
         metric_status.episode_started_at,
         metric_minutes.direction,
-        metric_minutes.baseline_mode
+        metric_minutes.baseline_mode,
+        -- Where it is breaking: defined here once for txmon status, the API and the dashboard.
+        metric_minutes.dimension_name <> 'all' and metric_status.severity_rank > 0
+            as is_breaking
 
     from metric_status
     inner join metric_minutes

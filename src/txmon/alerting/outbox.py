@@ -302,8 +302,10 @@ def _what_is_due(
         raise TxmonError(VIEWS_MISSING)
     try:
         # Without the views (no build has passed yet) only the caller's own alerts can go out.
+        # The newest minute is the published one (current_status): one index range, where the
+        # newest of metric_minutes read every stored minute each cycle.
         latest, now = conn.execute(
-            f"select (select max(minute_at) from {PUBLIC_SCHEMA}.metric_minutes), now()"
+            f"select (select max(current_minute_at) from {PUBLIC_SCHEMA}.current_status), now()"
             if has_views
             else "select null::timestamptz, now()"
         ).fetchone()  # type: ignore[misc]

@@ -133,14 +133,14 @@ def current_status(conn: psycopg.Connection) -> list[MetricStatus]:
 
 
 def breaking_series(conn: psycopg.Connection, limit: int = 20) -> list[MetricStatus]:
-    """Where it is breaking: the series of dimension values whose episode has reached a
-    severity at the latest minute, worst first (then furthest out)."""
+    """Where it is breaking (current_status.is_breaking): the series of dimension values whose
+    episode has reached a severity at the latest minute, worst first (then furthest out)."""
     rows = dict_rows(
         conn,
         f"""
         select {_STATUS_COLUMNS}
         from {PUBLIC_SCHEMA}.current_status
-        where dimension <> 'all' and severity_rank > 0
+        where is_breaking
         order by severity_rank desc, abs(z_score) desc nulls last, metric_name, dimension,
                  dimension_value
         limit %(limit)s
