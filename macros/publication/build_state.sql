@@ -34,6 +34,16 @@
 {%- endmacro %}
 
 
+{#-
+    The newest minute readers see (null before the first publication). A scalar, not a join:
+    the planner then reads that one minute of a fact table through its index, where a join to
+    the publication table was planned for hundreds of rows and read every stored minute.
+-#}
+{% macro published_minute() -%}
+    (select max(published_through) from {{ internal_schema() }}.publication)
+{%- endmacro %}
+
+
 {#- Whether this dbt command builds models (and so registers and publishes a build). -#}
 {% macro is_building() -%}
     {{ return(flags.WHICH in ['build', 'run']) }}

@@ -4,19 +4,13 @@
 
 with
 
-current_publication as (
-
-    select * from {{ internal_schema() }}.publication
-
-),
-
 metric_minutes as (
 
     select fct_metric_minutes.*
     from {{ ref('fct_metric_minutes') }} as fct_metric_minutes
-    inner join current_publication
-        on fct_metric_minutes.minute_at = current_publication.published_through
-    where {{ is_published('fct_metric_minutes') }}
+    where
+        fct_metric_minutes.minute_at = {{ published_minute() }}
+        and {{ is_published('fct_metric_minutes') }}
 
 ),
 
@@ -24,9 +18,9 @@ metric_status as (
 
     select fct_metric_status.*
     from {{ ref('fct_metric_status') }} as fct_metric_status
-    inner join current_publication
-        on fct_metric_status.minute_at = current_publication.published_through
-    where {{ is_published('fct_metric_status') }}
+    where
+        fct_metric_status.minute_at = {{ published_minute() }}
+        and {{ is_published('fct_metric_status') }}
 
 ),
 

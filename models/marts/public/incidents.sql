@@ -13,12 +13,6 @@ incident_episodes as (
 
 ),
 
-current_publication as (
-
-    select * from {{ internal_schema() }}.publication
-
-),
-
 severity_levels as (
 
     select * from {{ ref('severity_levels') }}
@@ -55,19 +49,18 @@ final as (
         case
             when
                 incident_spans.last_recovered_at + interval '{{ slack }} minutes'
-                <= current_publication.published_through
+                <= {{ published_minute() }}
                 then incident_spans.last_recovered_at + interval '{{ slack }} minutes'
         end as closed_at,
         incident_spans.last_recovered_at is null
         or incident_spans.last_recovered_at + interval '{{ slack }} minutes'
-        > current_publication.published_through as is_open,
+        > {{ published_minute() }} as is_open,
         severity_levels.severity as worst_severity,
         incident_spans.worst_severity_rank,
         incident_spans.member_count,
         incident_spans.members
 
     from incident_spans
-    cross join current_publication
     inner join severity_levels
         on incident_spans.worst_severity_rank = severity_levels.severity_rank
 

@@ -32,10 +32,7 @@ final as (
         fct_metric_status.severity_rank,
         fct_metric_status.episode_id,
         fct_metric_status.episode_started_at,
-        fct_metric_status.minute_at = (
-            select current_publication.published_through
-            from {{ internal_schema() }}.publication as current_publication
-        ) as is_latest_minute,
+        fct_metric_status.minute_at = {{ published_minute() }} as is_latest_minute,
         fct_metric_status.baseline_mode
 
     from fct_metric_status
