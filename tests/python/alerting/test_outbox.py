@@ -397,12 +397,12 @@ def test_without_views_only_the_callers_own_alerts_go_out(
 def test_a_view_dropped_under_the_queue_is_the_views_missing_error(alert_url: str) -> None:
     channels = build_channels([{"type": "stdout"}])
     with connect(alert_url, autocommit=True) as conn:
-        conn.execute(f"alter view {PUBLIC_SCHEMA}.metric_minutes rename to metric_minutes_away")
+        conn.execute(f"alter view {PUBLIC_SCHEMA}.current_status rename to current_status_away")
         try:
             with pytest.raises(TxmonError) as caught:
                 queue_notifications(conn, settings({"type": "stdout"}), channels)
         finally:
-            conn.execute(f"alter view {PUBLIC_SCHEMA}.metric_minutes_away rename to metric_minutes")
+            conn.execute(f"alter view {PUBLIC_SCHEMA}.current_status_away rename to current_status")
     assert str(caught.value) == VIEWS_MISSING
 
 
