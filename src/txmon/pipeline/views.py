@@ -228,9 +228,11 @@ def check_metric(conn: psycopg.Connection, metric: str) -> None:
 
 
 def latest_minute(conn: psycopg.Connection, metric: str) -> datetime | None:
-    """The metric's newest minute; None for a metric that has none (or does not exist)."""
+    """The metric's newest minute (every series has a row at the published minute); None for a
+    metric that has none (or does not exist). Read from current_status: one index range, where
+    the newest of metric_minutes read every stored minute."""
     row = conn.execute(
-        f"select max(minute_at) from {PUBLIC_SCHEMA}.metric_minutes"
+        f"select max(current_minute_at) from {PUBLIC_SCHEMA}.current_status"
         " where metric_name = %s and dimension = 'all'",
         (metric,),
     ).fetchone()
